@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express, type RequestHandler } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import type { EventRepository } from '../db/event-repository.ts';
+import { maxEventBytes } from '../platform/cloud-event.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import { eventsRouter } from './events-routes.ts';
+import { problemMiddleware, sendProblem } from './problem.ts';
+import type { EventPublisher } from './sns-publisher.ts';
+
+export interface AppDeps {
+  log: Logger;
+  metrics: Metrics;
+  repository: EventRepository;
+  publisher: EventPublisher;
+  /** The parsed api/openapi.yaml. */
+  openApiDocument: Record<string, unknown>;
+  /** Validate responses against the spec too (tests turn it on; a violation is a 500). Default false. */
+  validateResponses?: boolean;
+}
+
+/** Largest batch body; each event in it is still held to the per-event limit. */
+export const maxBatchBodyBytes = 5 * 1024 * 1024;
+
+const requestIdPattern = /^[\w.:-]{1,128}$/;
+
+function requestContext(log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get('x-request-id');
+    req.id = incoming && requestIdPattern.test(incoming) ? incoming : randomUUID();
+    req.log = log.child({ requestId: req.id });
+    res.setHeader('x-request-id', req.id);
+    next();
+  };
+}
+
+/** RED metrics labelled by the route *template*, never the raw path: label values stay bounded. */
+function httpMetrics(metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const end = metrics.httpDuration.startTimer();
+    res.once('finish', () => {
+      const openapi = (req as { openapi?: { expressRoute?: string } }).openapi;
+      const route = req.route?.path ?? openapi?.expressRoute ?? 'unmatched';
+      end({
+        method: req.method,
+        route: typeof route === 'string' ? route : 'unmatched',
+        status_code: String(res.statusCode),
+      });
+    });
+    next();
+  };
+}
+
+/** Builds the HTTP API. No I/O happens here: everything it talks to arrives in `deps`. */
+export function createApp(deps: AppDeps): Express {
+  const { log, metrics, openApiDocument } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext(log));
+  app.use(httpMetrics(metrics));
+
+  const specJson = JSON.stringify(openApiDocument);
+  app.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(specJson);
+  });
+
+  app.use(
+    express.json({
+      type: ['application/json', 'application/cloudevents+json'],
+      limit: maxEventBytes,
+      strict: false,
+    }),
+  );
+  app.use(
+    express.json({ type: 'application/cloudevents-batch+json', limit: maxBatchBodyBytes, strict: false }),
+  );
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: structuredClone(openApiDocument) as never,
+      validateRequests: { allErrors: true },
+      validateResponses: deps.validateResponses ? { allErrors: true } : false,
+      validateSecurity: false,
+      validateApiSpec: true,
+      ignorePaths: /^\/openapi\.json$/,
+    }),
+  );
+  app.use(eventsRouter(deps));
+  app.use((req, res) => {
+    sendProblem(res, { status: 404, code: 'NOT_FOUND', detail: `no route for ${req.method} ${req.path}` });
+  });
+  app.use(problemMiddleware(log));
+  return app;
+}

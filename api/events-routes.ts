@@ -1,0 +1,130 @@
+import { context, propagation } from '@opentelemetry/api';
+import { type Request, Router } from 'express';
+import { isDatabaseUnavailable } from '../db/database.ts';
+import { type EventRepository, InvalidCursorError } from '../db/event-repository.ts';
+import { type CloudEvent, maxEventBytes } from '../platform/cloud-event.ts';
+import { AppError, dependencyUnavailable, invalidRequest, notFound } from '../platform/errors.ts';
+import { toOutgoingMessage } from '../platform/event-message.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import { type EventPublisher, PublishError } from './sns-publisher.ts';
+
+export interface EventsRouteDeps {
+  repository: EventRepository;
+  publisher: EventPublisher;
+  metrics: Metrics;
+}
+
+/** Widest /v1/stats answer, in buckets: a month of minutes fits, a year of minutes does not. */
+const maxStatsBuckets = 50_000;
+const bucketMs = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+
+/** Reads go to PostgreSQL; an outage answers 503 quickly instead of hanging the client. */
+async function read<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof InvalidCursorError)
+      throw invalidRequest(err.message, [{ path: '/query/cursor', message: err.message }]);
+    if (isDatabaseUnavailable(err)) throw dependencyUnavailable('the event store', err, 2);
+    throw err;
+  }
+}
+
+const queryString = (req: Request, name: string): string | undefined => {
+  const value = (req.query as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : undefined;
+};
+
+/** POST/GET /v1/events, GET /v1/events/:source/:id and GET /v1/stats. Validation is the OpenAPI validator's job. */
+export function eventsRouter(deps: EventsRouteDeps): Router {
+  const { repository, publisher, metrics } = deps;
+  const router = Router();
+
+  router.post('/v1/events', async (req, res) => {
+    const isBatch = req.is('application/cloudevents-batch+json') !== false;
+    const events = (isBatch ? req.body : [req.body]) as CloudEvent[];
+    const acceptedAtMs = Date.now();
+    const receiptTime = new Date(acceptedAtMs).toISOString();
+    // The publish span's context rides along in every message so the consumer joins the trace.
+    const traceCarrier: Record<string, string> = {};
+    propagation.inject(context.active(), traceCarrier);
+    const messages = events.map((event) =>
+      toOutgoingMessage({ ...event, time: event.time ?? receiptTime }, acceptedAtMs, traceCarrier),
+    );
+    const oversized = messages.flatMap((m, index) =>
+      Buffer.byteLength(m.body) > maxEventBytes
+        ? [
+            {
+              path: isBatch ? `/body/${index}` : '/body',
+              message: `serialized event over ${maxEventBytes} bytes`,
+            },
+          ]
+        : [],
+    );
+    if (oversized.length > 0) {
+      throw new AppError(413, 'EVENT_TOO_LARGE', `an event is over ${maxEventBytes / 1024} KiB`, {
+        errors: oversized,
+      });
+    }
+    try {
+      await publisher.publish(messages);
+    } catch (err) {
+      metrics.eventsPublished.inc({ outcome: 'failed' }, messages.length);
+      if (err instanceof PublishError) throw dependencyUnavailable('the event topic', err, 1);
+      throw err;
+    }
+    metrics.eventsPublished.inc({ outcome: 'ok' }, messages.length);
+    req.log.info({ eventCount: events.length, batch: isBatch }, 'events accepted');
+    res.status(202).json({ accepted: events.map(({ source, id }) => ({ source, id })) });
+  });
+
+  router.get('/v1/events', async (req, res) => {
+    const limit = Number(req.query.limit ?? 100);
+    const filter = {
+      type: queryString(req, 'type'),
+      source: queryString(req, 'source'),
+      subject: queryString(req, 'subject'),
+      from: queryString(req, 'from'),
+      to: queryString(req, 'to'),
+    };
+    const page = await read(() => repository.list(filter, limit, queryString(req, 'cursor')));
+    res.json(page);
+  });
+
+  router.get('/v1/events/:source/:id', async (req, res) => {
+    const { source, id } = req.params as { source: string; id: string };
+    const event = await read(() => repository.get(source, id));
+    if (!event) throw notFound(`no event with source ${JSON.stringify(source)} and id ${JSON.stringify(id)}`);
+    res.json(event);
+  });
+
+  router.get('/v1/stats', async (req, res) => {
+    const from = queryString(req, 'from') as string;
+    const to = queryString(req, 'to') as string;
+    const bucket = queryString(req, 'bucket') as keyof typeof bucketMs;
+    const spanMs = Date.parse(to) - Date.parse(from);
+    if (!(spanMs > 0)) {
+      throw invalidRequest('`from` must be before `to`', [
+        { path: '/query/to', message: 'must be after from' },
+      ]);
+    }
+    if (spanMs / bucketMs[bucket] > maxStatsBuckets) {
+      throw invalidRequest(
+        `the range spans more than ${maxStatsBuckets} ${bucket} buckets; use a wider bucket`,
+        [{ path: '/query/bucket', message: 'too many buckets for this range' }],
+      );
+    }
+    const buckets = await read(() =>
+      repository.stats({
+        from,
+        to,
+        bucket,
+        type: queryString(req, 'type'),
+        source: queryString(req, 'source'),
+      }),
+    );
+    res.json({ bucket, from, to, buckets });
+  });
+
+  return router;
+}

@@ -1,0 +1,10 @@
+import type { Logger } from 'pino';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** The request id: the caller's `x-request-id` when sane, else a fresh UUID. */
+    id: string;
+    /** A child logger carrying the request id (and trace ids while a span is active). */
+    log: Logger;
+  }
+}

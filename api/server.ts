@@ -1,0 +1,73 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { createDatabase, observePool } from '../db/database.ts';
+import { EventRepository } from '../db/event-repository.ts';
+import { createAdminServer } from '../platform/admin-server.ts';
+import { createSnsClient } from '../platform/aws.ts';
+import { loadOpenApiDocument } from '../platform/cloud-event.ts';
+import type { Config } from '../platform/config.ts';
+import type { Logger } from '../platform/logger.ts';
+import { createMetrics } from '../platform/metrics.ts';
+import type { ShutdownStep } from '../platform/shutdown.ts';
+import { createApp } from './app.ts';
+import { createSnsPublisher } from './sns-publisher.ts';
+
+export interface RunningApi {
+  port: number;
+  adminPort: number;
+  /** Ordered drain: readiness off, stop intake and finish in-flight requests, close clients. */
+  shutdownSteps: ShutdownStep[];
+}
+
+/**
+ * The API's composition root: creates the pool and clients once, listens, and returns how to stop.
+ * Server timeouts sit above the NLB's idle timeout so the load balancer, not Node, closes idle sockets.
+ */
+export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): Promise<RunningApi> {
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  const db = createDatabase({ ...config.database, applicationName: 'ingesta-api' });
+  observePool(db, metrics);
+  const repository = new EventRepository(db);
+  const sns = createSnsClient(config.aws);
+  const publisher = createSnsPublisher({ sns, topicArn: config.api.topicArn, log });
+  const app = createApp({ log, metrics, repository, publisher, openApiDocument: loadOpenApiDocument() });
+
+  const server = createServer(app);
+  server.keepAliveTimeout = 360_000;
+  server.headersTimeout = 361_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.api.port, host, resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  const admin = createAdminServer({
+    registry,
+    log,
+    readiness: [{ name: 'database', check: () => repository.ping() }],
+  });
+  const adminPort = await admin.listen(config.adminPort, host);
+  log.info({ port, adminPort }, 'api listening');
+
+  return {
+    port,
+    adminPort,
+    shutdownSteps: [
+      { name: 'readiness off', run: () => admin.setDraining() },
+      {
+        name: 'stop intake, finish in-flight requests',
+        run: () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          }),
+      },
+      { name: 'close database pool', run: () => db.destroy() },
+      { name: 'close SNS client', run: () => sns.destroy() },
+      { name: 'close admin server', run: () => admin.close() },
+    ],
+  };
+}

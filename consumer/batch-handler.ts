@@ -1,0 +1,167 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  type MessageAttributeValue,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { isDatabaseUnavailable } from '../db/database.ts';
+import type { EventRepository, NewEvent } from '../db/event-repository.ts';
+import type { EventValidator } from '../platform/cloud-event.ts';
+import { parseMessage, type RejectionCode } from '../platform/event-message.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { Metrics } from '../platform/metrics.ts';
+
+/** Attributes a DLQ entry carries so an operator can tell why it is there. */
+export const rejectionAttributes = {
+  code: 'ingesta_rejection_code',
+  reason: 'ingesta_rejection_reason',
+  rejectedAt: 'ingesta_rejected_at',
+} as const;
+
+export interface BatchHandlerDeps {
+  sqs: SQSClient;
+  queueUrl: string;
+  dlqUrl: string;
+  repository: EventRepository;
+  validate: EventValidator;
+  metrics: Metrics;
+  log: Logger;
+  /** Longest a failed batch waits before redelivery, in s (the queue's visibility timeout). */
+  maxRetryDelaySec: number;
+}
+
+export type BatchOutcome =
+  | { kind: 'stored'; inserted: number; duplicates: number; rejected: number }
+  | { kind: 'retry'; rejected: number; error: unknown };
+
+const receiveCount = (m: Message) => Number(m.Attributes?.ApproximateReceiveCount ?? 1);
+
+/** Sends one SQS batch request and fails if any entry failed: callers treat it as all-or-nothing. */
+async function allOrNothing(
+  what: string,
+  send: () => Promise<{ Failed?: { Id?: string; Message?: string }[] }>,
+) {
+  const result = await send();
+  const failed = result.Failed ?? [];
+  if (failed.length > 0)
+    throw new Error(`${what}: ${failed.length} entries failed (${failed[0]?.Message ?? ''})`);
+}
+
+/**
+ * Handles one received batch. Messages that can never succeed go to the DLQ with their reason and
+ * are deleted; the rest are inserted in one statement and deleted only after it committed. When the
+ * database is unavailable nothing valid is deleted: those messages come back after a backoff.
+ */
+export function createBatchHandler(deps: BatchHandlerDeps) {
+  const { sqs, queueUrl, dlqUrl, repository, validate, metrics, log } = deps;
+
+  const deleteMessages = (messages: Message[]) =>
+    messages.length === 0
+      ? Promise.resolve()
+      : allOrNothing('DeleteMessageBatch', () =>
+          sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+            }),
+          ),
+        );
+
+  async function moveToDlq(rejected: { message: Message; code: RejectionCode; reason: string }[]) {
+    if (rejected.length === 0) return;
+    const rejectedAt = new Date().toISOString();
+    await allOrNothing('SendMessageBatch to DLQ', () =>
+      sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: dlqUrl,
+          Entries: rejected.map(({ message, code, reason }, i) => {
+            const attributes: Record<string, MessageAttributeValue> = {
+              ...(message.MessageAttributes ?? {}),
+            };
+            attributes[rejectionAttributes.code] = { DataType: 'String', StringValue: code };
+            attributes[rejectionAttributes.reason] = {
+              DataType: 'String',
+              StringValue: reason.slice(0, 1024),
+            };
+            attributes[rejectionAttributes.rejectedAt] = { DataType: 'String', StringValue: rejectedAt };
+            return {
+              Id: String(i),
+              MessageBody: message.Body || '(empty body)',
+              MessageAttributes: attributes,
+            };
+          }),
+        }),
+      ),
+    );
+    await deleteMessages(rejected.map((r) => r.message));
+    metrics.eventsStored.inc({ outcome: 'rejected' }, rejected.length);
+    for (const r of rejected)
+      log.warn({ messageId: r.message.MessageId, code: r.code, reason: r.reason }, 'message moved to DLQ');
+  }
+
+  /** Exponential backoff by delivery count, capped by the visibility timeout. */
+  async function retryLater(messages: Message[]) {
+    if (messages.length === 0) return;
+    await sqs
+      .send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: messages.map((m, i) => ({
+            Id: String(i),
+            ReceiptHandle: m.ReceiptHandle,
+            VisibilityTimeout: Math.min(deps.maxRetryDelaySec, 2 ** Math.min(receiveCount(m), 10)),
+          })),
+        }),
+      )
+      .catch((err: unknown) =>
+        log.warn({ err }, 'could not shorten visibility; messages return after the visibility timeout'),
+      );
+  }
+
+  return async function handleBatch(messages: Message[]): Promise<BatchOutcome> {
+    const endTimer = metrics.batchDuration.startTimer();
+    const valid: { message: Message; newEvent: NewEvent }[] = [];
+    const rejected: { message: Message; code: RejectionCode; reason: string }[] = [];
+    for (const message of messages) {
+      const parsed = parseMessage(message, validate);
+      if (parsed.ok)
+        valid.push({ message, newEvent: { event: parsed.event, acceptedAtMs: parsed.acceptedAtMs } });
+      else rejected.push({ message, code: parsed.code, reason: parsed.reason });
+    }
+    try {
+      // If the DLQ is unreachable the rejects stay on the queue; SQS's own redrive is the backstop.
+      await moveToDlq(rejected).catch((err: unknown) => {
+        log.error({ err, count: rejected.length }, 'could not move rejected messages to the DLQ');
+        rejected.length = 0;
+      });
+      let result: { inserted: { source: string; id: string }[] };
+      try {
+        result = await repository.insertBatch(valid.map((v) => v.newEvent));
+      } catch (err) {
+        if (!isDatabaseUnavailable(err)) log.error({ err }, 'batch insert failed');
+        await retryLater(valid.map((v) => v.message));
+        return { kind: 'retry', rejected: rejected.length, error: err };
+      }
+      const storedAtMs = Date.now();
+      const insertedKeys = new Set(result.inserted.map((r) => `${r.source}\u0000${r.id}`));
+      for (const { newEvent } of valid) {
+        if (insertedKeys.has(`${newEvent.event.source}\u0000${newEvent.event.id}`)) {
+          metrics.freshness.observe(Math.max(0, storedAtMs - newEvent.acceptedAtMs) / 1000);
+        }
+      }
+      const duplicates = valid.length - result.inserted.length;
+      metrics.eventsStored.inc({ outcome: 'inserted' }, result.inserted.length);
+      if (duplicates > 0) metrics.eventsStored.inc({ outcome: 'duplicate' }, duplicates);
+      // Acknowledge only after COMMIT. A failed delete means a redelivery, which storage absorbs.
+      await deleteMessages(valid.map((v) => v.message)).catch((err: unknown) =>
+        log.warn({ err }, 'delete after commit failed; the messages will be redelivered and deduplicated'),
+      );
+      log.debug({ inserted: result.inserted.length, duplicates, rejected: rejected.length }, 'batch stored');
+      return { kind: 'stored', inserted: result.inserted.length, duplicates, rejected: rejected.length };
+    } finally {
+      endTimer();
+    }
+  };
+}

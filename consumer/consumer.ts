@@ -1,0 +1,129 @@
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import { Consumer } from 'sqs-consumer';
+import type { Logger } from '../platform/logger.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import type { BatchOutcome } from './batch-handler.ts';
+
+export interface ConsumerOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  handleBatch: (messages: Message[]) => Promise<BatchOutcome>;
+  /** Resolves when the database answers; polled while the breaker is open. */
+  probeDatabase: () => Promise<void>;
+  metrics: Metrics;
+  log: Logger;
+  batchSize: number;
+  waitTimeSec: number;
+  visibilityTimeoutSec: number;
+  /** Concurrent pollers, each handling one batch at a time. */
+  pollers: number;
+  /** Longest time `stop()` waits for in-flight batches, in ms. */
+  stopTimeoutMs: number;
+}
+
+export interface EventConsumer {
+  start(): void;
+  /** Stops polling (aborting idle long polls), waits for in-flight batches, resolves when all pollers stopped. */
+  stop(): Promise<void>;
+  /** Unix seconds of the last completed poll; 0 before the first. */
+  lastPollAt(): number;
+  /** True while polling is deliberately paused because the database is down. */
+  isPaused(): boolean;
+}
+
+/**
+ * Runs `pollers` sqs-consumer instances over one queue. When a batch fails because the database is
+ * unavailable, every poller pauses before its next receive until the database answers again: the
+ * messages are not received (and their receive count not spent) during an outage, so a transient
+ * failure never walks them into the DLQ.
+ */
+export function createConsumer(options: ConsumerOptions): EventConsumer {
+  const { metrics, log } = options;
+  let lastPollAt = 0;
+  let stopping = false;
+  let outage: Promise<void> | undefined;
+
+  const markPoll = () => {
+    lastPollAt = Date.now() / 1000;
+    metrics.lastPoll.set(lastPollAt);
+  };
+
+  /** One shared probe loop per outage; pollers await it before receiving. */
+  const waitForDatabase = () => {
+    outage ??= (async () => {
+      log.warn('database unavailable: pausing polling until it answers');
+      for (let delayMs = 250; !stopping; delayMs = Math.min(delayMs * 2, 5_000)) {
+        try {
+          await options.probeDatabase();
+          log.info('database is back: resuming polling');
+          return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+        }
+      }
+    })().finally(() => {
+      outage = undefined;
+    });
+    return outage;
+  };
+
+  const pollers = Array.from({ length: options.pollers }, (_, index) => {
+    const consumer = Consumer.create({
+      queueUrl: options.queueUrl,
+      sqs: options.sqs,
+      batchSize: options.batchSize,
+      waitTimeSeconds: options.waitTimeSec,
+      visibilityTimeout: options.visibilityTimeoutSec,
+      messageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+      messageAttributeNames: ['All'],
+      // The handler acknowledges itself, after COMMIT; an aborted poll must not cancel those deletes.
+      shouldDeleteMessages: false,
+      pollingCompleteWaitTimeMs: options.stopTimeoutMs,
+      preReceiveMessageCallback: async () => {
+        if (outage) await outage;
+        if (stopping) throw new Error('consumer stopping');
+      },
+      handleMessageBatch: async (messages) => {
+        markPoll();
+        const ages = messages.map(
+          (m) => Date.now() / 1000 - Number(m.Attributes?.SentTimestamp ?? Date.now()) / 1000,
+        );
+        metrics.queueOldestAge.set({ queue: 'main' }, Math.max(0, ...ages));
+        const outcome = await options.handleBatch(messages);
+        if (outcome.kind === 'retry') void waitForDatabase();
+        return [];
+      },
+    });
+    consumer.on('empty', () => {
+      markPoll();
+      metrics.queueOldestAge.set({ queue: 'main' }, 0);
+    });
+    consumer.on('error', (err) => {
+      if (!stopping) log.warn({ err, poller: index }, 'SQS receive failed');
+    });
+    consumer.on('processing_error', (err) => log.error({ err, poller: index }, 'batch handler failed'));
+    return consumer;
+  });
+
+  return {
+    start() {
+      metrics.queueOldestAge.set({ queue: 'main' }, 0);
+      for (const poller of pollers) poller.start();
+    },
+    async stop() {
+      stopping = true;
+      await Promise.all(
+        pollers.map(
+          (poller) =>
+            new Promise<void>((resolve) => {
+              if (!poller.status.isRunning) return resolve();
+              poller.once('stopped', () => resolve());
+              poller.stop({ abort: true });
+            }),
+        ),
+      );
+    },
+    lastPollAt: () => lastPollAt,
+    isPaused: () => outage !== undefined,
+  };
+}

@@ -1,0 +1,274 @@
+import type { Knex } from 'knex';
+import type { CloudEvent } from '../platform/cloud-event.ts';
+import type { Database } from './database.ts';
+
+export interface NewEvent {
+  event: CloudEvent & { time: string };
+  acceptedAtMs: number;
+}
+
+export interface StoredEvent extends CloudEvent {
+  time: string;
+  acceptedAt: string;
+  storedAt: string;
+}
+
+export interface EventFilter {
+  type?: string;
+  source?: string;
+  subject?: string;
+  /** Inclusive, ISO 8601. */
+  from?: string;
+  /** Exclusive, ISO 8601. */
+  to?: string;
+}
+
+export type BucketWidth = 'minute' | 'hour' | 'day';
+
+export interface StatsQuery {
+  from: string;
+  to: string;
+  bucket: BucketWidth;
+  type?: string;
+  source?: string;
+}
+
+export interface StatsBucket {
+  start: string;
+  type: string;
+  count: number;
+}
+
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('cursor is not one this API issued');
+    this.name = 'InvalidCursorError';
+  }
+}
+
+const coreAttributes = new Set([
+  'specversion',
+  'id',
+  'source',
+  'type',
+  'subject',
+  'time',
+  'datacontenttype',
+  'dataschema',
+  'data',
+]);
+
+const rfc3339 = (column: string) => `to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** The columns every read returns; timestamps rendered in UTC with microseconds, as stored. */
+const selectColumns = `seq, source, id, type, subject, datacontenttype, dataschema, data, extensions,
+  ${rfc3339('time')} as time, ${rfc3339('accepted_at')} as accepted_at, ${rfc3339('stored_at')} as stored_at`;
+
+interface EventRow {
+  seq: string;
+  source: string;
+  id: string;
+  type: string;
+  subject: string | null;
+  datacontenttype: string | null;
+  dataschema: string | null;
+  data: unknown;
+  extensions: Record<string, unknown> | null;
+  time: string;
+  accepted_at: string;
+  stored_at: string;
+}
+
+function toStoredEvent(row: EventRow): StoredEvent {
+  const event: StoredEvent = {
+    specversion: '1.0',
+    id: row.id,
+    source: row.source,
+    type: row.type,
+    time: row.time,
+    ...(row.extensions ?? {}),
+    acceptedAt: row.accepted_at,
+    storedAt: row.stored_at,
+  };
+  if (row.subject !== null) event.subject = row.subject;
+  if (row.datacontenttype !== null) event.datacontenttype = row.datacontenttype;
+  if (row.dataschema !== null) event.dataschema = row.dataschema;
+  // jsonb cannot tell "no data" from JSON null: a stored SQL NULL means absent, 'null'::jsonb means null.
+  if (row.data !== null || row.datacontenttype !== null) event.data = row.data;
+  return event;
+}
+
+/** Keyset cursor: the (time, seq) of the last row served, opaque to clients. */
+const encodeCursor = (row: EventRow) =>
+  Buffer.from(JSON.stringify([row.time, row.seq])).toString('base64url');
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      !Number.isNaN(Date.parse(value[0])) &&
+      typeof value[1] === 'string' &&
+      /^\d{1,19}$/.test(value[1])
+    ) {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidCursorError();
+}
+
+export interface InsertResult {
+  /** (source, id) of the rows this call inserted; the rest were already stored. */
+  inserted: { source: string; id: string }[];
+}
+
+/**
+ * Data access for the event store. Writes are one statement per batch (atomic on its own): a
+ * multi-row INSERT … ON CONFLICT DO NOTHING whose RETURNING rows feed the rollup upsert, so rollups
+ * count only rows actually inserted.
+ */
+export class EventRepository {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  async insertBatch(batch: NewEvent[]): Promise<InsertResult> {
+    if (batch.length === 0) return { inserted: [] };
+    const columns = {
+      source: [] as string[],
+      id: [] as string[],
+      type: [] as string[],
+      subject: [] as (string | null)[],
+      time: [] as string[],
+      datacontenttype: [] as (string | null)[],
+      dataschema: [] as (string | null)[],
+      data: [] as (string | null)[],
+      extensions: [] as (string | null)[],
+      acceptedAt: [] as string[],
+    };
+    for (const { event, acceptedAtMs } of batch) {
+      const extensions: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(event)) {
+        if (!coreAttributes.has(key)) extensions[key] = value;
+      }
+      columns.source.push(event.source);
+      columns.id.push(event.id);
+      columns.type.push(event.type);
+      columns.subject.push(event.subject ?? null);
+      columns.time.push(event.time);
+      columns.datacontenttype.push(event.datacontenttype ?? null);
+      columns.dataschema.push(event.dataschema ?? null);
+      columns.data.push('data' in event ? JSON.stringify(event.data ?? null) : null);
+      columns.extensions.push(Object.keys(extensions).length > 0 ? JSON.stringify(extensions) : null);
+      columns.acceptedAt.push(new Date(acceptedAtMs).toISOString());
+    }
+    // Arrays keep the statement's shape (and plan) the same whatever the batch size. Rollup rows
+    // are upserted in key order so concurrent batches lock them in the same order (no deadlocks).
+    const { rows } = await this.#db.raw<{ rows: { source: string; id: string }[] }>(
+      `with incoming as (
+         select * from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[],
+                              ?::text[], ?::jsonb[], ?::jsonb[], ?::timestamptz[])
+           as t(source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
+       ),
+       inserted as (
+         insert into events (source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
+         select source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at
+         from incoming
+         on conflict (source, id) do nothing
+         returning source, id, type, time
+       ),
+       rolled as (
+         insert into event_rollups (bucket_width, bucket_start, type, source, count)
+         select w.width, date_trunc(w.width, i.time, 'UTC'), i.type, i.source, count(*)
+         from inserted i cross join (values ('minute'), ('hour'), ('day')) as w(width)
+         group by 1, 2, 3, 4
+         order by 1, 2, 3, 4
+         on conflict (bucket_width, bucket_start, type, source)
+           do update set count = event_rollups.count + excluded.count
+       )
+       select source, id from inserted`,
+      [
+        columns.source,
+        columns.id,
+        columns.type,
+        columns.subject,
+        columns.time,
+        columns.datacontenttype,
+        columns.dataschema,
+        columns.data,
+        columns.extensions,
+        columns.acceptedAt,
+      ] as unknown as readonly Knex.RawBinding[],
+    );
+    return { inserted: rows };
+  }
+
+  async get(source: string, id: string): Promise<StoredEvent | undefined> {
+    const row = await this.#db<EventRow>('events')
+      .select(this.#db.raw(selectColumns))
+      .where({ source, id })
+      .first();
+    return row ? toStoredEvent(row as unknown as EventRow) : undefined;
+  }
+
+  /** Newest first by (time, seq); `limit + 1` rows tell whether another page exists. */
+  async list(
+    filter: EventFilter,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ items: StoredEvent[]; nextCursor?: string }> {
+    const query = this.#db<EventRow>('events').select(this.#db.raw(selectColumns));
+    if (filter.type !== undefined) query.where('type', filter.type);
+    if (filter.source !== undefined) query.where('source', filter.source);
+    if (filter.subject !== undefined) query.where('subject', filter.subject);
+    if (filter.from !== undefined) query.where('time', '>=', filter.from);
+    if (filter.to !== undefined) query.where('time', '<', filter.to);
+    if (cursor !== undefined) {
+      const [time, seq] = decodeCursor(cursor);
+      query.whereRaw('(time, seq) < (?::timestamptz, ?::bigint)', [time, seq]);
+    }
+    const rows = (await query
+      .orderBy([
+        { column: 'time', order: 'desc' },
+        { column: 'seq', order: 'desc' },
+      ])
+      .limit(limit + 1)) as unknown as EventRow[];
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(toStoredEvent),
+      ...(rows.length > limit && last ? { nextCursor: encodeCursor(last) } : {}),
+    };
+  }
+
+  /** Counts per bucket and type from the rollups; cost grows with buckets, not events. */
+  async stats(query: StatsQuery): Promise<StatsBucket[]> {
+    const q = this.#db('event_rollups')
+      .select(this.#db.raw(`${rfc3339('bucket_start')} as start`), 'type')
+      .sum({ count: 'count' })
+      .where('bucket_width', query.bucket)
+      .where(
+        'bucket_start',
+        '>=',
+        this.#db.raw("date_trunc(?, ?::timestamptz, 'UTC')", [query.bucket, query.from]),
+      )
+      .where('bucket_start', '<', query.to);
+    if (query.type !== undefined) q.where('type', query.type);
+    if (query.source !== undefined) q.where('source', query.source);
+    const rows = (await q.groupBy('bucket_start', 'type').orderBy([
+      { column: 'bucket_start', order: 'asc' },
+      { column: 'type', order: 'asc' },
+    ])) as { start: string; type: string; count: string }[];
+    return rows.map((r) => ({ start: r.start, type: r.type, count: Number(r.count) }));
+  }
+
+  async ping(): Promise<void> {
+    await this.#db.raw('select 1');
+  }
+}

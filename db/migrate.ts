@@ -1,0 +1,55 @@
+import type { Knex } from 'knex';
+import pg from 'pg';
+import * as eventStore from './migrations/0001-event-store.ts';
+
+/** Migrations by name, in order. Listed explicitly so the same code runs from sources and from dist/. */
+const migrations: Record<string, Knex.Migration> = {
+  '0001-event-store': eventStore,
+};
+
+const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const migration = migrations[name];
+    if (!migration) throw new Error(`unknown migration ${name}`);
+    return migration;
+  },
+};
+
+const config: Knex.MigratorConfig = { migrationSource, tableName: 'ingesta_migrations' };
+
+/** Arbitrary but fixed: every ingesta migrator in the database takes the same advisory lock. */
+const advisoryLockKey = 4_815_162_342;
+
+/**
+ * Runs `work` while holding a PostgreSQL session advisory lock, so migrators started together (two
+ * pods, two hook retries) wait for each other instead of racing knex's own non-blocking lock.
+ */
+async function withMigrationLock<T>(databaseUrl: string, work: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'ingesta-migrate' });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [advisoryLockKey]);
+    return await work();
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [advisoryLockKey]).catch(() => undefined);
+    await client.end();
+  }
+}
+
+/** Applies pending migrations; returns the names applied (empty when already up to date). */
+export async function migrateLatest(db: Knex, databaseUrl: string): Promise<string[]> {
+  return withMigrationLock(databaseUrl, async () => {
+    const [, applied] = (await db.migrate.latest(config)) as [number, string[]];
+    return applied;
+  });
+}
+
+/** Rolls back the last batch of migrations; returns the names rolled back. */
+export async function migrateRollback(db: Knex, databaseUrl: string): Promise<string[]> {
+  return withMigrationLock(databaseUrl, async () => {
+    const [, rolledBack] = (await db.migrate.rollback(config)) as [number, string[]];
+    return rolledBack;
+  });
+}

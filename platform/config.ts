@@ -1,0 +1,187 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads `process.env`. Every variable is described here; `loadConfig` validates
+ * them at boot and fails with one readable message listing every problem.
+ */
+
+/** Which process is being configured: each requires a different subset of variables. */
+export type Role = 'api' | 'consumer' | 'migrate';
+
+interface Variable {
+  description: string;
+  /** Roles for which the variable has no default and must be set. */
+  requiredFor?: readonly Role[];
+}
+
+/** Every environment variable ingesta reads, with what it means. The chart and docs are checked against it. */
+export const configVariables = {
+  NODE_ENV: { description: 'production enables the production guards (auth must be configured).' },
+  DATABASE_URL: {
+    description: 'PostgreSQL connection string (postgres://user:pass@host:5432/db?sslmode=require).',
+    requiredFor: ['api', 'consumer', 'migrate'],
+  },
+  DATABASE_POOL_MAX: { description: 'Maximum connections per process pool. Default 10.' },
+  DATABASE_STATEMENT_TIMEOUT_MS: {
+    description: 'PostgreSQL statement_timeout for every query, in ms. Default 5000.',
+  },
+  AWS_REGION: { description: 'AWS region of the SNS topic and SQS queues. Default us-east-1.' },
+  AWS_ENDPOINT_URL: { description: 'SNS/SQS endpoint override for an emulator; unset on AWS.' },
+  INGEST_TOPIC_ARN: { description: 'ARN of the SNS topic events are published to.', requiredFor: ['api'] },
+  INGEST_QUEUE_URL: {
+    description: 'URL of the SQS queue subscribed to the topic.',
+    requiredFor: ['consumer'],
+  },
+  INGEST_DLQ_URL: {
+    description: 'URL of the dead-letter queue; poison messages are moved there with a reason.',
+    requiredFor: ['consumer'],
+  },
+  PORT: { description: 'HTTP API port. Default 8080.' },
+  ADMIN_PORT: { description: 'Admin port serving /metrics, /livez, /readyz. Default 9464.' },
+  LOG_LEVEL: { description: 'pino level: fatal|error|warn|info|debug|trace|silent. Default info.' },
+  SHUTDOWN_TIMEOUT_MS: {
+    description: 'Hard deadline for a graceful shutdown after SIGTERM, in ms. Default 20000.',
+  },
+  CONSUMER_BATCH_SIZE: { description: 'Messages received per SQS poll (1-10). Default 10.' },
+  CONSUMER_WAIT_TIME_SEC: { description: 'SQS long-poll wait (0-20 s). Default 20.' },
+  CONSUMER_VISIBILITY_TIMEOUT_SEC: {
+    description:
+      'Visibility timeout requested on receive, in s; must exceed the handler timeout. Default 60.',
+  },
+  CONSUMER_POLLERS: {
+    description:
+      'Concurrent pollers, each handling one batch at a time; at most DATABASE_POOL_MAX. Default 2.',
+  },
+  CONSUMER_STALL_AFTER_SEC: {
+    description: '/livez fails when no poll has completed for this long, in s. Default 90.',
+  },
+  QUEUE_METRICS_INTERVAL_MS: {
+    description: 'How often the consumer samples queue depth and age from SQS, in ms. Default 15000.',
+  },
+} as const satisfies Record<string, Variable>;
+
+export type ConfigVariable = keyof typeof configVariables;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const url = z.url({ protocol: /^https?$/ });
+
+const schema = z.object({
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  DATABASE_POOL_MAX: int(1, 200).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  AWS_ENDPOINT_URL: url.optional(),
+  INGEST_TOPIC_ARN: z.string().startsWith('arn:', 'must be an ARN').optional(),
+  INGEST_QUEUE_URL: url.optional(),
+  INGEST_DLQ_URL: url.optional(),
+  PORT: int(1, 65_535).default(8080),
+  ADMIN_PORT: int(1, 65_535).default(9464),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000).default(20_000),
+  CONSUMER_BATCH_SIZE: int(1, 10).default(10),
+  CONSUMER_WAIT_TIME_SEC: int(0, 20).default(20),
+  CONSUMER_VISIBILITY_TIMEOUT_SEC: int(10, 43_200).default(60),
+  CONSUMER_POLLERS: int(1, 50).default(2),
+  CONSUMER_STALL_AFTER_SEC: int(10, 3_600).default(90),
+  QUEUE_METRICS_INTERVAL_MS: int(1_000, 600_000).default(15_000),
+} satisfies Record<ConfigVariable, z.ZodType>);
+
+export interface Config {
+  env: 'production' | 'development' | 'test';
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  shutdownTimeoutMs: number;
+  adminPort: number;
+  database: { url: string; poolMax: number; statementTimeoutMs: number };
+  aws: { region: string; endpointUrl: string | undefined };
+  api: { port: number; topicArn: string };
+  consumer: {
+    queueUrl: string;
+    dlqUrl: string;
+    batchSize: number;
+    waitTimeSec: number;
+    visibilityTimeoutSec: number;
+    pollers: number;
+    stallAfterSec: number;
+    queueMetricsIntervalMs: number;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * Reads and validates the environment for one role. Variables another role needs may be absent.
+ * @throws ConfigError listing every invalid or missing variable.
+ */
+export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(
+    Object.keys(configVariables)
+      .filter((name) => env[name] !== undefined && env[name] !== '')
+      .map((name) => [name, env[name]]),
+  );
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const v = parsed.data;
+  const problems: string[] = [];
+  for (const [name, variable] of Object.entries(configVariables) as [ConfigVariable, Variable][]) {
+    if (variable.requiredFor?.includes(role) && v[name] === undefined) {
+      problems.push(`${name}: required for the ${role} (${variable.description})`);
+    }
+  }
+  if (v.CONSUMER_POLLERS > v.DATABASE_POOL_MAX) {
+    problems.push(
+      `CONSUMER_POLLERS (${v.CONSUMER_POLLERS}) must not exceed DATABASE_POOL_MAX (${v.DATABASE_POOL_MAX})`,
+    );
+  }
+  // A batch (insert, DLQ moves, deletes) must end well before its messages become visible again,
+  // or another poller would process them in parallel.
+  if (v.DATABASE_STATEMENT_TIMEOUT_MS * 3 >= v.CONSUMER_VISIBILITY_TIMEOUT_SEC * 1000) {
+    problems.push(
+      `DATABASE_STATEMENT_TIMEOUT_MS (${v.DATABASE_STATEMENT_TIMEOUT_MS}) must be under a third of ` +
+        `CONSUMER_VISIBILITY_TIMEOUT_SEC (${v.CONSUMER_VISIBILITY_TIMEOUT_SEC} s)`,
+    );
+  }
+  if (v.DATABASE_STATEMENT_TIMEOUT_MS >= v.SHUTDOWN_TIMEOUT_MS) {
+    problems.push(
+      'DATABASE_STATEMENT_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS so in-flight work can finish',
+    );
+  }
+  if (v.PORT === v.ADMIN_PORT) problems.push('PORT and ADMIN_PORT must differ');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    env: v.NODE_ENV,
+    logLevel: v.LOG_LEVEL,
+    shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    adminPort: v.ADMIN_PORT,
+    database: {
+      url: v.DATABASE_URL ?? '',
+      poolMax: v.DATABASE_POOL_MAX,
+      statementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
+    },
+    aws: { region: v.AWS_REGION, endpointUrl: v.AWS_ENDPOINT_URL },
+    api: { port: v.PORT, topicArn: v.INGEST_TOPIC_ARN ?? '' },
+    consumer: {
+      queueUrl: v.INGEST_QUEUE_URL ?? '',
+      dlqUrl: v.INGEST_DLQ_URL ?? '',
+      batchSize: v.CONSUMER_BATCH_SIZE,
+      waitTimeSec: v.CONSUMER_WAIT_TIME_SEC,
+      visibilityTimeoutSec: v.CONSUMER_VISIBILITY_TIMEOUT_SEC,
+      pollers: v.CONSUMER_POLLERS,
+      stallAfterSec: v.CONSUMER_STALL_AFTER_SEC,
+      queueMetricsIntervalMs: v.QUEUE_METRICS_INTERVAL_MS,
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import type { Logger } from './logger.ts';
+
+export interface ShutdownStep {
+  name: string;
+  run: () => Promise<void> | void;
+}
+
+export interface Shutdown {
+  /** Runs every step once, in order, within the deadline; resolves with the exit code (0 = clean). */
+  run(reason: string): Promise<number>;
+  readonly started: boolean;
+}
+
+/**
+ * Ordered, deadline-bound shutdown. Steps run in sequence (readiness off, stop intake, drain,
+ * close pools, flush telemetry); a failing step is logged and the rest still run. When the
+ * deadline passes the remaining steps are abandoned and the exit code is 1.
+ */
+export function createShutdown(options: { log: Logger; timeoutMs: number; steps: ShutdownStep[] }): Shutdown {
+  let running: Promise<number> | undefined;
+  const runSteps = async (reason: string): Promise<number> => {
+    const { log, timeoutMs, steps } = options;
+    log.info({ reason, timeoutMs }, 'shutting down');
+    let failed = false;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const all = (async () => {
+      for (const step of steps) {
+        const startedAt = performance.now();
+        try {
+          await step.run();
+          log.debug(
+            { step: step.name, durationMs: Math.round(performance.now() - startedAt) },
+            'shutdown step done',
+          );
+        } catch (err) {
+          failed = true;
+          log.error({ step: step.name, err }, 'shutdown step failed');
+        }
+      }
+      return 'done' as const;
+    })();
+    const outcome = await Promise.race([all, deadline]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      log.error({ timeoutMs }, 'shutdown deadline passed, exiting with work unfinished');
+      return 1;
+    }
+    log.info('shutdown complete');
+    return failed ? 1 : 0;
+  };
+  return {
+    run(reason) {
+      running ??= runSteps(reason);
+      return running;
+    },
+    get started() {
+      return running !== undefined;
+    },
+  };
+}
+
+/** Wires SIGTERM/SIGINT to the shutdown and exits with its code. A second signal exits at once. */
+export function exitOnSignals(shutdown: Shutdown, log: Logger): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (shutdown.started) {
+      log.warn({ signal }, 'second signal, exiting now');
+      process.exit(1);
+    }
+    void shutdown.run(signal).then((code) => process.exit(code));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
