@@ -68,7 +68,8 @@ const server = createServer(async (req, res) => {
     const id = decodeURIComponent(read[2]);
     api.reads.push(`${source} ${id}`);
     const event = api.posted.find((posted) => posted.source === source && posted.id === id);
-    if (!event || api.reads.length <= api.readsBeforeStored) return json(res, 404, { code: 'EVENT_NOT_FOUND' });
+    if (!event || api.reads.length <= api.readsBeforeStored)
+      return json(res, 404, { code: 'EVENT_NOT_FOUND' });
     return json(res, 200, { ...event, id: api.storedIdOverride ?? event.id, time: new Date().toISOString() });
   }
   json(res, 404, { code: 'NOT_FOUND' });
@@ -149,7 +150,10 @@ describe('smoke test', () => {
   test('when the API cannot publish the event, then it fails with the status and problem code', async () => {
     api.postStatus = 503;
 
-    await assert.rejects(runSmokeTest(options()), /POST \/v1\/events answered 503, expected 202: PUBLISH_FAILED/);
+    await assert.rejects(
+      runSmokeTest(options()),
+      /POST \/v1\/events answered 503, expected 202: PUBLISH_FAILED/,
+    );
     assert.equal(api.reads.length, 0);
   });
 

@@ -123,6 +123,11 @@ export function expandedSteps(job: Job): Step[] {
   });
 }
 
+/** A GitHub Actions expression as written in a workflow: `gha('inputs.x')` is `${{ inputs.x }}`. */
+export function gha(expression: string): string {
+  return `\${{ ${expression} }}`;
+}
+
 /** The `write` scopes granted by a permissions block. */
 export function writeScopes(permissions: Permissions | undefined): string[] {
   if (permissions === undefined) return [];

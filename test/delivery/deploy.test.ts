@@ -1,0 +1,533 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { toolPath } from '../../scripts/tools.ts';
+import {
+  type CompositeAction,
+  expandedSteps,
+  gha,
+  needsOf,
+  readYaml,
+  type Step,
+  workflow,
+} from './support/workflows.ts';
+
+const deploy = workflow('deploy.yml');
+const infra = workflow('infra.yml');
+const clusterAccess = readYaml<CompositeAction>('.github/actions/cluster-access/action.yml').data;
+
+function job(name: string) {
+  const found = deploy.jobs[name];
+  assert.ok(found, `deploy.yml has no job ${name}`);
+  return found;
+}
+
+function stepIndex(steps: Step[], predicate: (step: Step) => boolean, what: string): number {
+  const index = steps.findIndex(predicate);
+  assert.ok(index >= 0, `no step ${what}`);
+  return index;
+}
+
+/** The shell commands of a script, continuations joined, as words with quotes removed. */
+function commands(script: string): string[][] {
+  return script
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) =>
+      (line.match(/"[^"]*"|'[^']*'|\S+/g) ?? []).map((word) => word.replace(/^["']|["']$/g, '')),
+    );
+}
+
+function helmCommand(script: string | undefined, subcommand: string): string[] {
+  const found = commands(script ?? '').find((words) => words[0] === 'helm' && words[1] === subcommand);
+  assert.ok(found, `no helm ${subcommand} in ${script}`);
+  return found;
+}
+
+/** Every helm invocation in a script, also inside `$( )` and pipelines, as words. */
+function helmCalls(script: string): string[][] {
+  return commands(script).flatMap((words) => {
+    const calls: string[][] = [];
+    words.forEach((word, index) => {
+      if (word !== 'helm' && !word.endsWith('(helm')) return;
+      const end = words.findIndex((next, at) => at > index && /^(\||\|\||&&|\))$/.test(next));
+      const call = ['helm', ...words.slice(index + 1, end < 0 ? undefined : end)];
+      if (/^[a-z]+$/.test(call[1] ?? '')) calls.push(call);
+    });
+    return calls;
+  });
+}
+
+/** Flags of a command, `--name=value` reduced to `--name`. */
+function flags(words: string[]): string[] {
+  return words.filter((word) => word.startsWith('-')).map((word) => word.split('=')[0] ?? word);
+}
+
+const deploySteps = expandedSteps(job('deploy'));
+const upgrade = deploySteps.find((step) => step.id === 'upgrade');
+const rollback = deploySteps.find((step) => step.run?.includes('helm rollback'));
+
+describe('deploy workflow triggers', () => {
+  test('when main or develop receives a push, then the deploy workflow runs, for no other branch', () => {
+    const push = deploy.on.push as { branches: string[]; paths: string[] };
+    assert.deepEqual([...push.branches].sort(), ['develop', 'main']);
+    assert.deepEqual(Object.keys(deploy.on), ['push']);
+  });
+
+  test('when the app, chart, infra or image recipe changes, then the paths filter lets the push through', () => {
+    const { paths } = deploy.on.push as { paths: string[] };
+    const buildInputs = readYaml<{ include: string[] }>('tsconfig.build.json').data.include;
+    for (const expected of [
+      ...buildInputs.filter((dir) => dir !== 'local').map((dir) => `${dir}/**`),
+      'charts/**',
+      'infra/**',
+    ]) {
+      assert.ok(paths.includes(expected), `paths misses ${expected}`);
+    }
+    for (const file of ['Dockerfile', '.dockerignore', 'package-lock.json', 'test/delivery/smoke.ts']) {
+      assert.ok(paths.includes(file), `paths misses ${file}`);
+    }
+  });
+});
+
+describe('deploy plan script', () => {
+  const plan = job('plan').steps?.find((step) => step.id === 'plan');
+  const scratch = mkdtempSync(join(tmpdir(), 'ingesta-plan-'));
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  function git(repo: string, ...args: string[]): string {
+    return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+      cwd: repo,
+      encoding: 'utf8',
+    }).trim();
+  }
+
+  function runPlan(
+    cwd: string,
+    env: Record<string, string>,
+  ): { status: number; outputs: Record<string, string> } {
+    const output = join(scratch, `output-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(output, '');
+    try {
+      execFileSync('bash', ['-eo', 'pipefail', '-c', plan?.run ?? 'exit 99'], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', GITHUB_OUTPUT: output, ...env },
+        stdio: 'pipe',
+      });
+    } catch (error) {
+      return { status: (error as { status: number }).status, outputs: {} };
+    }
+    const outputs = Object.fromEntries(
+      readFileSync(output, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split('=') as [string, string]),
+    );
+    return { status: 0, outputs };
+  }
+
+  const repo = join(scratch, 'repo');
+  mkdirSync(join(repo, 'infra'), { recursive: true });
+  mkdirSync(join(repo, 'api'), { recursive: true });
+  execFileSync('git', ['init', '-q', repo]);
+  writeFileSync(join(repo, 'infra', 'index.ts'), 'v1');
+  writeFileSync(join(repo, 'api', 'main.ts'), 'v1');
+  git(repo, 'add', '.');
+  git(repo, 'commit', '-q', '-m', 'first');
+  const first = git(repo, 'rev-parse', 'HEAD');
+  writeFileSync(join(repo, 'api', 'main.ts'), 'v2');
+  git(repo, 'commit', '-q', '-am', 'api only');
+  const apiOnly = git(repo, 'rev-parse', 'HEAD');
+  writeFileSync(join(repo, 'infra', 'index.ts'), 'v2');
+  git(repo, 'commit', '-q', '-am', 'infra');
+  const infraChange = git(repo, 'rev-parse', 'HEAD');
+
+  test('when main is pushed, then production is the target; develop targets staging', () => {
+    const main = runPlan(repo, { REF_NAME: 'main', BEFORE: first, GITHUB_SHA: apiOnly });
+    const develop = runPlan(repo, { REF_NAME: 'develop', BEFORE: first, GITHUB_SHA: apiOnly });
+    assert.equal(main.outputs.environment, 'production');
+    assert.equal(develop.outputs.environment, 'staging');
+  });
+
+  test('when another branch reaches the plan, then it fails instead of picking an environment', () => {
+    assert.notEqual(runPlan(repo, { REF_NAME: 'feature/x', BEFORE: first, GITHUB_SHA: apiOnly }).status, 0);
+  });
+
+  test('when only the app changed, then the stack is not applied; when infra/ changed, then it is', () => {
+    assert.equal(
+      runPlan(repo, { REF_NAME: 'main', BEFORE: first, GITHUB_SHA: apiOnly }).outputs['infra-changed'],
+      'false',
+    );
+    assert.equal(
+      runPlan(repo, { REF_NAME: 'main', BEFORE: apiOnly, GITHUB_SHA: infraChange }).outputs['infra-changed'],
+      'true',
+    );
+  });
+
+  test('when the previous commit is unknown (first push), then the stack is applied', () => {
+    const zeros = '0'.repeat(40);
+    assert.equal(
+      runPlan(repo, { REF_NAME: 'develop', BEFORE: zeros, GITHUB_SHA: apiOnly }).outputs['infra-changed'],
+      'true',
+    );
+  });
+});
+
+describe('deploy pipeline', () => {
+  test('when the image is built, then it waits for ci and security to pass first', () => {
+    assert.deepEqual(needsOf(job('image')).sort(), ['ci', 'security']);
+    assert.equal(job('ci').uses, './.github/workflows/ci.yml');
+    assert.equal(job('security').uses, './.github/workflows/security.yml');
+  });
+
+  test('when the image is built, then it is tagged with the commit SHA, scanned before the push, and attested after', () => {
+    const steps = job('image').steps ?? [];
+    const build = stepIndex(steps, (step) => step.run?.includes('docker build') === true, 'docker build');
+    const sbom = stepIndex(steps, (step) => step.uses?.startsWith('anchore/sbom-action@') === true, 'SBOM');
+    const scan = stepIndex(steps, (step) => step.uses?.startsWith('anchore/scan-action@') === true, 'scan');
+    const push = stepIndex(steps, (step) => step.run?.includes('docker push') === true, 'docker push');
+    const attestations = steps.filter((step) => step.uses?.startsWith('actions/attest@'));
+    assert.ok(build < scan && scan < push, 'build, then scan, then push');
+    assert.ok(sbom < push);
+    assert.match(steps[build]?.run ?? '', /image="\$REGISTRY\/\$REPOSITORY:\$GITHUB_SHA"/);
+    assert.deepEqual(steps[scan]?.with, {
+      image: gha('steps.build.outputs.image'),
+      'fail-build': true,
+      'severity-cutoff': 'high',
+      'only-fixed': true,
+      'output-format': 'table',
+    });
+    assert.equal(steps[sbom]?.with?.format, 'cyclonedx-json');
+    const sbomAttestation = attestations.find(
+      (step) => step.with?.['sbom-path'] === steps[sbom]?.with?.['output-file'],
+    );
+    assert.ok(sbomAttestation, 'the SBOM is attested');
+    for (const attestation of attestations) {
+      assert.ok(steps.indexOf(attestation) > push);
+      assert.equal(attestation.with?.['push-to-registry'], true, 'attached to the image in the registry');
+      assert.equal(attestation.with?.['subject-digest'], gha('steps.ref.outputs.digest'));
+    }
+  });
+
+  test('when the release is rolled out, then it waits for the image and a changed stack, and targets the planned environment', () => {
+    const rollout = job('deploy');
+    assert.deepEqual(needsOf(rollout).sort(), ['image', 'infra', 'plan']);
+    assert.equal(job('infra').uses, './.github/workflows/infra.yml');
+    assert.match(String(job('infra').if), /needs\.plan\.outputs\.infra-changed == 'true'/);
+    assert.match(String(rollout.if), /needs\.infra\.result == 'skipped'/);
+    assert.deepEqual(rollout.environment, {
+      name: gha('needs.plan.outputs.environment'),
+      url: gha('steps.access.outputs.api-url'),
+    });
+  });
+
+  test('when two releases target one environment, then they queue and a running one is never cancelled', () => {
+    const concurrency = job('deploy').concurrency as { group: string; 'cancel-in-progress': boolean };
+    assert.equal(concurrency.group, `release-${gha('needs.plan.outputs.environment')}`);
+    assert.equal(concurrency['cancel-in-progress'], false);
+    const up = infra.jobs.up?.concurrency as { group: string; 'cancel-in-progress': boolean };
+    assert.equal(up.group, `release-${gha('inputs.environment')}`, 'pulumi up shares the group');
+    assert.equal(up['cancel-in-progress'], false);
+    assert.equal((deploy as { concurrency?: unknown }).concurrency, undefined, 'no workflow-wide group');
+  });
+
+  test('when the release is rolled out, then helm upgrade runs after the role is assumed, then helm test, then the smoke test', () => {
+    const access = stepIndex(
+      deploySteps,
+      (step) => step.uses?.startsWith('aws-actions/configure-aws-credentials@') === true,
+      'assume role',
+    );
+    const values = stepIndex(
+      deploySteps,
+      (step) => step.run?.includes('outputs-to-values.ts') === true,
+      'values',
+    );
+    const upgradeAt = stepIndex(deploySteps, (step) => step.id === 'upgrade', 'helm upgrade');
+    const helmTest = stepIndex(
+      deploySteps,
+      (step) => step.run?.startsWith('helm test ') === true,
+      'helm test',
+    );
+    const smoke = stepIndex(deploySteps, (step) => step.run === 'node test/delivery/smoke.ts', 'smoke test');
+    const rollbackAt = stepIndex(deploySteps, (step) => step === rollback, 'rollback');
+    assert.ok(access < values && values < upgradeAt, 'credentials and values before the upgrade');
+    assert.ok(upgradeAt < helmTest && helmTest < smoke && smoke < rollbackAt);
+    assert.deepEqual(helmCommand(deploySteps[helmTest]?.run, 'test').slice(2), [
+      '$RELEASE',
+      '--namespace',
+      '$NAMESPACE',
+      '--logs',
+      '--timeout',
+      '5m',
+    ]);
+    for (const name of [
+      'INGESTA_API_URL',
+      'INGESTA_TOKEN_URL',
+      'INGESTA_CLIENT_ID',
+      'INGESTA_CLIENT_SECRET',
+    ]) {
+      assert.ok(deploySteps[smoke]?.env?.[name], `the smoke test gets ${name}`);
+    }
+  });
+
+  test('when helm upgrade runs, then it installs or upgrades atomically with a wait and a timeout, pinned to this image', () => {
+    const words = helmCommand(upgrade?.run, 'upgrade');
+    const used = flags(words);
+    for (const flag of [
+      '--install',
+      '--rollback-on-failure',
+      '--wait',
+      '--timeout',
+      '--namespace',
+      '--values',
+    ]) {
+      assert.ok(used.includes(flag), `helm upgrade lacks ${flag}`);
+    }
+    assert.ok(!used.includes('--atomic'), 'Helm 4 renamed --atomic to --rollback-on-failure');
+    assert.equal(words[words.indexOf('--timeout') + 1], '$HELM_TIMEOUT');
+    assert.match(String(deploy.env?.HELM_TIMEOUT), /^\d+m$/);
+    assert.equal(words[words.indexOf('--values') + 1], 'values.generated.yaml');
+    assert.ok(words.includes('image.tag=$GITHUB_SHA'));
+    assert.ok(words.includes('image.digest=$IMAGE_DIGEST'));
+    assert.ok(words.includes('image.repository=$IMAGE_REPOSITORY'));
+    assert.equal(job('deploy').env?.IMAGE_DIGEST, gha('needs.image.outputs.digest'));
+  });
+
+  test('when the release fails its checks after a successful upgrade, then the workflow rolls it back to the serving revision', () => {
+    assert.ok(rollback);
+    assert.equal(rollback.if, "failure() && steps.upgrade.outcome == 'success'");
+    assert.equal(rollback.env?.PREVIOUS_REVISION, gha('steps.previous.outputs.revision'));
+    const words = helmCommand(rollback.run, 'rollback');
+    assert.deepEqual(words.slice(2, 4), ['$RELEASE', '$PREVIOUS_REVISION']);
+    assert.ok(flags(words).includes('--wait'));
+    const previous = deploySteps.findIndex((step) => step.id === 'previous');
+    assert.ok(
+      previous >= 0 && previous < deploySteps.indexOf(upgrade as Step),
+      'the serving revision is read first',
+    );
+  });
+
+  test('when the cluster-access action installs Helm, then it pins a Helm 4 release', () => {
+    const setupHelm = clusterAccess.runs.steps.find((step) => step.uses?.startsWith('azure/setup-helm@'));
+    assert.match(String(setupHelm?.with?.version), /^v4\.\d+\.\d+$/);
+  });
+});
+
+describe('stack outputs step of the cluster-access action', () => {
+  const stack = clusterAccess.runs.steps.find((step) => step.id === 'stack');
+  const hasJq = spawnSync('jq', ['--version']).status === 0;
+  const scratch = mkdtempSync(join(tmpdir(), 'ingesta-stack-'));
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  /** Runs the step against a fake `pulumi` printing `outputs` and a stub values script. */
+  function runStack(outputs: Record<string, unknown>, env: Record<string, string> = {}) {
+    const workspace = mkdtempSync(join(scratch, 'ws-'));
+    const bin = join(workspace, 'bin');
+    mkdirSync(join(workspace, 'infra', 'scripts'), { recursive: true });
+    mkdirSync(bin);
+    mkdirSync(join(workspace, 'tmp'));
+    writeFileSync(
+      join(workspace, 'infra', 'scripts', 'outputs-to-values.ts'),
+      "const input = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));\n" +
+        'process.stdout.write("aws:\\n  region: " + input.region + "\\n");\n',
+    );
+    writeFileSync(
+      join(bin, 'pulumi'),
+      `#!/bin/sh\necho "$*" >> "${workspace}/pulumi-calls"\n[ "$1" = stack ] && echo '${JSON.stringify(outputs)}'\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    const githubOutput = join(workspace, 'github-output');
+    writeFileSync(githubOutput, '');
+    const result = spawnSync('bash', ['-eo', 'pipefail', '-c', stack?.run ?? 'exit 99'], {
+      cwd: join(workspace, 'infra'),
+      encoding: 'utf8',
+      env: {
+        PATH: `${bin}:${process.env.PATH ?? ''}`,
+        RUNNER_TEMP: join(workspace, 'tmp'),
+        GITHUB_WORKSPACE: workspace,
+        GITHUB_OUTPUT: githubOutput,
+        PULUMI_STACK: 'dev',
+        PULUMI_BACKEND_URL: '',
+        ...env,
+      },
+    });
+    const read = (name: string) => {
+      try {
+        return readFileSync(join(workspace, name), 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    return {
+      status: result.status,
+      values: read('values.generated.yaml'),
+      outputs: read('github-output'),
+      pulumiCalls: read('pulumi-calls'),
+    };
+  }
+
+  const complete = {
+    region: 'eu-west-1',
+    clusterName: 'ingesta-dev',
+    apiUrl: 'https://api.example.com',
+    tokenUrl: 'https://auth.example.com/oauth2/token',
+  };
+
+  test('when the stack has every output, then the values file comes from outputs-to-values and the job learns the cluster and URLs', {
+    skip: hasJq ? false : 'jq unavailable',
+  }, () => {
+    const run = runStack(complete);
+
+    assert.equal(run.status, 0);
+    assert.equal(run.values, 'aws:\n  region: eu-west-1\n');
+    assert.equal(
+      run.outputs,
+      'cluster-name=ingesta-dev\napi-url=https://api.example.com\ntoken-url=https://auth.example.com/oauth2/token\n',
+    );
+    assert.equal(
+      run.pulumiCalls,
+      'stack output --stack dev --json\n',
+      'Pulumi Cloud needs no explicit login',
+    );
+  });
+
+  test('when the stack lacks an output the deploy needs, then the step fails', {
+    skip: hasJq ? false : 'jq unavailable',
+  }, () => {
+    const { tokenUrl: _omitted, ...withoutTokenUrl } = complete;
+
+    assert.notEqual(runStack(withoutTokenUrl).status, 0);
+  });
+
+  test('when a self-managed backend is configured, then the CLI logs in to it first', {
+    skip: hasJq ? false : 'jq unavailable',
+  }, () => {
+    const run = runStack(complete, { PULUMI_BACKEND_URL: 's3://ingesta-state' });
+
+    assert.equal(run.status, 0);
+    assert.equal(run.pulumiCalls.split('\n')[0], 'login s3://ingesta-state');
+  });
+});
+
+describe('helm flags against the pinned Helm 4 binary', () => {
+  const helmOutput = (args: string[]) => execFileSync(toolPath('helm'), args, { encoding: 'utf8' });
+
+  test('when the workflow calls helm, then every flag it passes exists in Helm 4', () => {
+    const version = helmOutput(['version', '--template', '{{.Version}}']);
+    const setupHelm = clusterAccess.runs.steps.find((step) => step.uses?.startsWith('azure/setup-helm@'));
+    assert.equal(
+      version.split('.')[0],
+      String(setupHelm?.with?.version).split('.')[0],
+      'same Helm major as CI',
+    );
+    const calls = deploySteps.flatMap((step) => helmCalls(step.run ?? ''));
+    const subcommands = new Set(calls.map((words) => words[1] ?? ''));
+    for (const subcommand of ['upgrade', 'test', 'rollback', 'history'])
+      assert.ok(subcommands.has(subcommand), subcommand);
+    const helpBySubcommand = new Map([...subcommands].map((name) => [name, helmOutput([name, '--help'])]));
+    for (const words of calls) {
+      const help = helpBySubcommand.get(words[1] ?? '') ?? '';
+      for (const flag of flags(words).filter((flag) => flag.startsWith('--'))) {
+        assert.ok(help.includes(`${flag} `), `helm ${words[1]} has no ${flag}`);
+      }
+    }
+  });
+});
+
+describe('infra workflow', () => {
+  test('when a pull request touches infra/, then every stack is previewed and the diff is posted as a comment', () => {
+    const trigger = infra.on.pull_request as { paths: string[] };
+    assert.ok(trigger.paths.includes('infra/**'));
+    const preview = infra.jobs.preview;
+    const pulumi = preview?.steps?.find((step) => step.uses?.startsWith('pulumi/actions@'));
+    assert.equal(pulumi?.with?.command, 'preview');
+    assert.equal(pulumi?.with?.['comment-on-pr'], true);
+    assert.equal(pulumi?.with?.['work-dir'], 'infra');
+    assert.match(
+      String((preview as { strategy?: { matrix?: { stack?: unknown } } }).strategy?.matrix?.stack),
+      /dev.*prod/,
+    );
+  });
+
+  test('when a merge is deployed, then pulumi up applies the stack of the target environment', () => {
+    assert.ok('workflow_call' in infra.on);
+    const up = infra.jobs.up;
+    assert.equal(up?.environment, gha('inputs.environment'));
+    const pulumi = up?.steps?.find((step) => step.uses?.startsWith('pulumi/actions@'));
+    assert.equal(pulumi?.with?.command, 'up');
+    assert.equal(pulumi?.with?.['stack-name'], gha('vars.PULUMI_STACK'));
+  });
+});
+
+describe('revision bookkeeping and rollback with a fake helm', () => {
+  const previous = deploySteps.find((step) => step.id === 'previous');
+  const hasJq = spawnSync('jq', ['--version']).status === 0;
+  const scratch = mkdtempSync(join(tmpdir(), 'ingesta-rollback-'));
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  /** Runs a step's script with a `helm` that logs its arguments and prints `historyJson`. */
+  function runWithHelm(script: string | undefined, env: Record<string, string>, historyJson?: string) {
+    const dir = mkdtempSync(join(scratch, 'run-'));
+    const history =
+      historyJson === undefined ? 'echo "Error: release: not found" >&2; exit 1' : `echo '${historyJson}'`;
+    writeFileSync(
+      join(dir, 'helm'),
+      `#!/bin/sh\necho "$*" >> "${dir}/calls"\nif [ "$1" = history ]; then ${history}; fi\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(dir, 'output'), '');
+    const result = spawnSync('bash', ['-eo', 'pipefail', '-c', script ?? 'exit 99'], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${dir}:${process.env.PATH ?? ''}`,
+        GITHUB_OUTPUT: join(dir, 'output'),
+        RELEASE: 'ingesta',
+        NAMESPACE: 'ingesta',
+        HELM_TIMEOUT: '10m',
+        ...env,
+      },
+    });
+    const read = (name: string) => readFileSync(join(dir, name), 'utf8').trim();
+    return { status: result.status, output: read('output'), calls: read('calls').split('\n') };
+  }
+
+  test('when the release has history, then the serving revision is the last deployed one', {
+    skip: hasJq ? false : 'jq unavailable',
+  }, () => {
+    const history = JSON.stringify([
+      { revision: 4, status: 'superseded' },
+      { revision: 5, status: 'deployed' },
+      { revision: 6, status: 'failed' },
+    ]);
+
+    assert.equal(runWithHelm(previous?.run, {}, history).output, 'revision=5');
+  });
+
+  test('when the release does not exist yet, then no serving revision is recorded and the step passes', {
+    skip: hasJq ? false : 'jq unavailable',
+  }, () => {
+    const run = runWithHelm(previous?.run, {});
+
+    assert.equal(run.status, 0);
+    assert.equal(run.output, 'revision=');
+  });
+
+  test('when a release with a serving revision fails its checks, then helm rolls back to exactly that revision', () => {
+    const run = runWithHelm(rollback?.run, { PREVIOUS_REVISION: '5' });
+
+    assert.equal(run.status, 0);
+    assert.equal(run.calls[0], 'rollback ingesta 5 --namespace ingesta --wait=watcher --timeout 10m');
+  });
+
+  test('when a first install fails its checks, then it is uninstalled since there is nothing to return to', () => {
+    const run = runWithHelm(rollback?.run, { PREVIOUS_REVISION: '' });
+
+    assert.equal(run.status, 0);
+    assert.equal(run.calls[0], 'uninstall ingesta --namespace ingesta --wait=watcher --timeout 10m');
+  });
+});
