@@ -27,7 +27,7 @@ export interface RunningApi {
 export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): Promise<RunningApi> {
   const registry = new Registry();
   const metrics = createMetrics(registry);
-  const db = createDatabase({ ...config.database, applicationName: 'ingesta-api' });
+  const db = createDatabase({ ...config.database, applicationName: 'ingesta-api', log });
   observePool(db, metrics);
   const repository = new EventRepository(db);
   const sns = createSnsClient(config.aws);
@@ -35,6 +35,13 @@ export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): P
   const app = createApp({ log, metrics, repository, publisher, openApiDocument: loadOpenApiDocument() });
 
   const server = createServer(app);
+  // While draining, a keep-alive connection is closed as soon as its last response is written.
+  let draining = false;
+  server.on('request', (_req, res) => {
+    res.once('finish', () => {
+      if (draining) setImmediate(() => server.closeIdleConnections());
+    });
+  });
   server.keepAliveTimeout = 360_000;
   server.headersTimeout = 361_000;
   server.requestTimeout = 30_000;
@@ -61,6 +68,7 @@ export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): P
         name: 'stop intake, finish in-flight requests',
         run: () =>
           new Promise<void>((resolve) => {
+            draining = true;
             server.close(() => resolve());
             server.closeIdleConnections();
           }),

@@ -21,7 +21,7 @@ export interface RunningConsumer {
 export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0'): Promise<RunningConsumer> {
   const registry = new Registry();
   const metrics = createMetrics(registry);
-  const db = createDatabase({ ...config.database, applicationName: 'ingesta-consumer' });
+  const db = createDatabase({ ...config.database, applicationName: 'ingesta-consumer', log });
   observePool(db, metrics);
   const repository = new EventRepository(db);
   const { consumer: c } = config;

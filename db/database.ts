@@ -1,4 +1,5 @@
 import knex, { type Knex } from 'knex';
+import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 
 export type Database = Knex;
@@ -8,6 +9,8 @@ export interface DatabaseOptions {
   poolMax: number;
   statementTimeoutMs: number;
   applicationName: string;
+  /** Where knex's own warnings go (pool acquire errors during an outage); default: dropped. */
+  log?: Logger;
 }
 
 /**
@@ -26,6 +29,12 @@ export function createDatabase(options: DatabaseOptions): Database {
     },
     pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
     acquireConnectionTimeout: Math.min(options.statementTimeoutMs, 5_000),
+    log: {
+      warn: (message: unknown) => options.log?.warn({ knex: String(message) }, 'database warning'),
+      error: (message: unknown) => options.log?.warn({ knex: String(message) }, 'database error'),
+      debug: () => {},
+      deprecate: () => {},
+    },
   });
 }
 

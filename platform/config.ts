@@ -36,8 +36,10 @@ export const configVariables = {
     description: 'URL of the dead-letter queue; poison messages are moved there with a reason.',
     requiredFor: ['consumer'],
   },
-  PORT: { description: 'HTTP API port. Default 8080.' },
-  ADMIN_PORT: { description: 'Admin port serving /metrics, /livez, /readyz. Default 9464.' },
+  PORT: { description: 'HTTP API port; 0 picks a free one. Default 8080.' },
+  ADMIN_PORT: {
+    description: 'Admin port serving /metrics, /livez, /readyz; 0 picks a free one. Default 9464.',
+  },
   LOG_LEVEL: { description: 'pino level: fatal|error|warn|info|debug|trace|silent. Default info.' },
   SHUTDOWN_TIMEOUT_MS: {
     description: 'Hard deadline for a graceful shutdown after SIGTERM, in ms. Default 20000.',
@@ -78,8 +80,8 @@ const schema = z.object({
   INGEST_TOPIC_ARN: z.string().startsWith('arn:', 'must be an ARN').optional(),
   INGEST_QUEUE_URL: url.optional(),
   INGEST_DLQ_URL: url.optional(),
-  PORT: int(1, 65_535).default(8080),
-  ADMIN_PORT: int(1, 65_535).default(9464),
+  PORT: int(0, 65_535).default(8080),
+  ADMIN_PORT: int(0, 65_535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000).default(20_000),
   CONSUMER_BATCH_SIZE: int(1, 10).default(10),
@@ -158,7 +160,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       'DATABASE_STATEMENT_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS so in-flight work can finish',
     );
   }
-  if (v.PORT === v.ADMIN_PORT) problems.push('PORT and ADMIN_PORT must differ');
+  if (v.PORT !== 0 && v.PORT === v.ADMIN_PORT) problems.push('PORT and ADMIN_PORT must differ');
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {

@@ -1,0 +1,226 @@
+import { EventEmitter, once } from 'node:events';
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import supertest from 'supertest';
+import { createApp } from '../../api/app.ts';
+import { createSnsPublisher } from '../../api/sns-publisher.ts';
+import { type BatchOutcome, createBatchHandler } from '../../consumer/batch-handler.ts';
+import { createConsumer, type EventConsumer } from '../../consumer/consumer.ts';
+import { createDatabase, type Database } from '../../db/database.ts';
+import { EventRepository } from '../../db/event-repository.ts';
+import { migrateLatest } from '../../db/migrate.ts';
+import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.ts';
+import { createSnsClient, createSqsClient } from '../../platform/aws.ts';
+import { type CloudEvent, createEventValidator, loadOpenApiDocument } from '../../platform/cloud-event.ts';
+import { type Config, loadConfig } from '../../platform/config.ts';
+import { createMetrics, type Metrics } from '../../platform/metrics.ts';
+import { createTestDatabase, type TestDatabase } from './postgres.ts';
+import { TcpProxy } from './tcp-proxy.ts';
+
+export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+/** The worked example of DESIGN.md, with a unique id. */
+export function orderEvent(overrides: Record<string, unknown> = {}): CloudEvent {
+  return {
+    specversion: '1.0',
+    id: `order-${crypto.randomUUID()}`,
+    source: '/shop/web',
+    type: 'order.created',
+    subject: 'user-42',
+    data: { productId: 'p-7', quantity: 2 },
+    ...overrides,
+  };
+}
+
+export interface Stack {
+  config: Config;
+  database: TestDatabase;
+  messaging: LocalMessaging;
+  /** Proxy between the consumer and PostgreSQL: `cut()` takes the database away from the consumer. */
+  consumerDbProxy: TcpProxy;
+  db: Database;
+  repository: EventRepository;
+  apiMetrics: Metrics;
+  consumerMetrics: Metrics;
+  http: ReturnType<typeof supertest>;
+  sqs: SQSClient;
+  consumer: EventConsumer;
+  /** Every batch outcome the consumer reports, as it happens. */
+  outcomes: EventEmitter<{ outcome: [BatchOutcome] }>;
+  /** Resolves after batches whose inserted + duplicate + rejected messages add up to at least `count`. */
+  waitForHandled(count: number): Promise<void>;
+  queueDepth(queue: 'main' | 'dlq'): Promise<{ visible: number; inFlight: number }>;
+  /** Receives and deletes every visible message of a queue. */
+  drain(queue: 'main' | 'dlq'): Promise<Message[]>;
+  sendRaw(body: string, attributes?: Record<string, string>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole pipeline in one process, wired like the two `main`s: real PostgreSQL, the SNS/SQS
+ * emulator over HTTP, the Express app (with response validation on) and the consumer.
+ */
+export async function startStack(
+  options: { consumer?: boolean; env?: Record<string, string> } = {},
+): Promise<Stack> {
+  const database = await createTestDatabase();
+  const messaging = await startLocalMessaging();
+  const dbUrl = new URL(database.url);
+  const consumerDbProxy = new TcpProxy({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) });
+  await consumerDbProxy.start();
+  const env = {
+    DATABASE_URL: database.url,
+    AWS_REGION: messaging.region,
+    AWS_ENDPOINT_URL: messaging.endpoint,
+    INGEST_TOPIC_ARN: messaging.topicArn,
+    INGEST_QUEUE_URL: messaging.queueUrl,
+    INGEST_DLQ_URL: messaging.dlqUrl,
+    CONSUMER_WAIT_TIME_SEC: '1',
+    DATABASE_STATEMENT_TIMEOUT_MS: '2000',
+    ...options.env,
+  };
+  const config = loadConfig('api', env);
+  const consumerConfig = loadConfig('consumer', env);
+
+  const db = createDatabase({ ...config.database, applicationName: 'ingesta-test' });
+  await migrateLatest(db, config.database.url);
+  const repository = new EventRepository(db);
+
+  const apiMetrics = createMetrics(new Registry());
+  const sns = createSnsClient(config.aws);
+  const publisher = createSnsPublisher({ sns, topicArn: config.api.topicArn, log: testLog });
+  const app = createApp({
+    log: testLog,
+    metrics: apiMetrics,
+    repository,
+    publisher,
+    openApiDocument: loadOpenApiDocument(),
+    validateResponses: true,
+  });
+
+  const consumerDb = createDatabase({
+    ...consumerConfig.database,
+    url: consumerDbProxy.wrap(consumerConfig.database.url),
+    applicationName: 'ingesta-test-consumer',
+  });
+  const consumerRepository = new EventRepository(consumerDb);
+  const consumerMetrics = createMetrics(new Registry());
+  const sqs = createSqsClient(config.aws, consumerConfig.consumer.waitTimeSec);
+  const handleBatch = createBatchHandler({
+    sqs,
+    queueUrl: consumerConfig.consumer.queueUrl,
+    dlqUrl: consumerConfig.consumer.dlqUrl,
+    repository: consumerRepository,
+    validate: createEventValidator(),
+    metrics: consumerMetrics,
+    log: testLog,
+    maxRetryDelaySec: consumerConfig.consumer.visibilityTimeoutSec,
+  });
+  const outcomes = new EventEmitter<{ outcome: [BatchOutcome] }>();
+  let handled = 0;
+  const consumer = createConsumer({
+    sqs,
+    queueUrl: consumerConfig.consumer.queueUrl,
+    handleBatch: async (messages) => {
+      const outcome = await handleBatch(messages);
+      if (outcome.kind === 'stored') handled += outcome.inserted + outcome.duplicates + outcome.rejected;
+      else handled += outcome.rejected;
+      outcomes.emit('outcome', outcome);
+      return outcome;
+    },
+    probeDatabase: () => consumerRepository.ping(),
+    metrics: consumerMetrics,
+    log: testLog,
+    batchSize: consumerConfig.consumer.batchSize,
+    waitTimeSec: consumerConfig.consumer.waitTimeSec,
+    visibilityTimeoutSec: consumerConfig.consumer.visibilityTimeoutSec,
+    pollers: consumerConfig.consumer.pollers,
+    stopTimeoutMs: 10_000,
+  });
+  if (options.consumer !== false) consumer.start();
+
+  const queueUrl = (queue: 'main' | 'dlq') => (queue === 'main' ? messaging.queueUrl : messaging.dlqUrl);
+
+  return {
+    config,
+    database,
+    messaging,
+    consumerDbProxy,
+    db,
+    repository,
+    apiMetrics,
+    consumerMetrics,
+    http: supertest(app),
+    sqs,
+    consumer,
+    outcomes,
+    async waitForHandled(count) {
+      while (handled < count) await once(outcomes, 'outcome');
+    },
+    async queueDepth(queue) {
+      const { Attributes = {} } = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queueUrl(queue),
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      return {
+        visible: Number(Attributes.ApproximateNumberOfMessages),
+        inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible),
+      };
+    },
+    async drain(queue) {
+      const all: Message[] = [];
+      for (;;) {
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl(queue),
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 0,
+            MessageAttributeNames: ['All'],
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
+        );
+        if (Messages.length === 0) return all;
+        all.push(...Messages);
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl(queue),
+            Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+          }),
+        );
+      }
+    },
+    async sendRaw(body, attributes = {}) {
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: messaging.queueUrl,
+          MessageBody: body,
+          MessageAttributes: Object.fromEntries(
+            Object.entries(attributes).map(([k, v]) => [k, { DataType: 'String', StringValue: v }]),
+          ),
+        }),
+      );
+    },
+    async close() {
+      await consumer.stop();
+      await sqs.send(new PurgeQueueCommand({ QueueUrl: messaging.queueUrl })).catch(() => undefined);
+      sqs.destroy();
+      sns.destroy();
+      await consumerDb.destroy();
+      await db.destroy();
+      await consumerDbProxy.stop();
+      await messaging.stop();
+      await database.drop();
+    },
+  };
+}

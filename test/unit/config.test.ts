@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, configVariables, loadConfig } from '../../platform/config.ts';
+
+const base = {
+  DATABASE_URL: 'postgres://u:p@db:5432/ingesta',
+  INGEST_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:ingesta-events',
+  INGEST_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/ingesta-events',
+  INGEST_DLQ_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/ingesta-events-dlq',
+};
+
+const problemsOf = (fn: () => unknown): string[] => {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+};
+
+describe('config', () => {
+  test('when nothing optional is set, then the documented defaults apply', () => {
+    const c = loadConfig('api', base);
+    assert.equal(c.api.port, 8080);
+    assert.equal(c.adminPort, 9464);
+    assert.equal(c.shutdownTimeoutMs, 20_000);
+    assert.equal(c.consumer.batchSize, 10);
+    assert.equal(c.consumer.waitTimeSec, 20);
+    assert.equal(c.aws.endpointUrl, undefined);
+  });
+
+  test('when a role misses its required variables, then every missing one is named', () => {
+    const problems = problemsOf(() => loadConfig('consumer', { DATABASE_URL: base.DATABASE_URL }));
+    assert.equal(problems.length, 2);
+    assert.match(problems.join('\n'), /INGEST_QUEUE_URL/);
+    assert.match(problems.join('\n'), /INGEST_DLQ_URL/);
+    // The API does not need the queue.
+    assert.doesNotThrow(() =>
+      loadConfig('api', { DATABASE_URL: base.DATABASE_URL, INGEST_TOPIC_ARN: base.INGEST_TOPIC_ARN }),
+    );
+  });
+
+  test('when values are out of bounds or malformed, then each is reported with its name', () => {
+    const problems = problemsOf(() =>
+      loadConfig('api', {
+        ...base,
+        PORT: '70000',
+        CONSUMER_BATCH_SIZE: '11',
+        LOG_LEVEL: 'loud',
+        DATABASE_URL: 'mysql://x',
+      }),
+    );
+    for (const name of ['PORT', 'CONSUMER_BATCH_SIZE', 'LOG_LEVEL', 'DATABASE_URL']) {
+      assert.ok(
+        problems.some((p) => p.startsWith(name)),
+        `${name} reported in ${problems.join('; ')}`,
+      );
+    }
+  });
+
+  test('when timeouts contradict each other, then the config is refused', () => {
+    const problems = problemsOf(() =>
+      loadConfig('consumer', {
+        ...base,
+        DATABASE_STATEMENT_TIMEOUT_MS: '30000',
+        CONSUMER_VISIBILITY_TIMEOUT_SEC: '60',
+      }),
+    );
+    assert.match(problems.join('\n'), /third of CONSUMER_VISIBILITY_TIMEOUT_SEC/);
+    assert.throws(
+      () => loadConfig('consumer', { ...base, CONSUMER_POLLERS: '20', DATABASE_POOL_MAX: '5' }),
+      /CONSUMER_POLLERS/,
+    );
+    assert.throws(() => loadConfig('api', { ...base, PORT: '9464' }), /PORT and ADMIN_PORT/);
+  });
+
+  test('every variable is documented', () => {
+    for (const [name, v] of Object.entries(configVariables)) assert.ok(v.description.length > 10, name);
+  });
+});

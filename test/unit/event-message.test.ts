@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createEventValidator, maxEventBytes } from '../../platform/cloud-event.ts';
+import { attributeNames, parseMessage, toOutgoingMessage } from '../../platform/event-message.ts';
+
+const validate = createEventValidator();
+const event = {
+  specversion: '1.0' as const,
+  id: 'e-1',
+  source: '/shop/web',
+  type: 'order.created',
+  data: { q: 1 },
+};
+
+describe('event message wire format', () => {
+  test('when an event is sent and received raw, then it round-trips with its accepted time and trace context', () => {
+    const out = toOutgoingMessage(event, 1_700_000_000_000, {
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+    assert.equal(out.attributes.type?.StringValue, 'order.created');
+    assert.equal(out.attributes.source?.StringValue, '/shop/web');
+    assert.ok(Object.keys(out.attributes).length <= 10, 'SNS drops trace context past 10 attributes');
+    const attrs = Object.fromEntries(
+      Object.entries(out.attributes).map(([k, v]) => [
+        k,
+        { DataType: v.DataType, StringValue: v.StringValue },
+      ]),
+    );
+    const parsed = parseMessage({ Body: out.body, MessageAttributes: attrs }, validate);
+    assert.ok(parsed.ok);
+    assert.equal(parsed.acceptedAtMs, 1_700_000_000_000);
+    assert.equal(parsed.trace.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    assert.equal(
+      parsed.event.time,
+      new Date(1_700_000_000_000).toISOString(),
+      'a missing time becomes the accepted time',
+    );
+  });
+
+  test('when the body is an SNS envelope, then the event and attributes inside are used', () => {
+    const parsed = parseMessage(
+      {
+        Body: JSON.stringify({
+          Type: 'Notification',
+          Message: JSON.stringify(event),
+          MessageAttributes: { [attributeNames.acceptedAt]: { Type: 'Number', Value: '42' } },
+        }),
+      },
+      validate,
+    );
+    assert.ok(parsed.ok);
+    assert.equal(parsed.acceptedAtMs, 42);
+  });
+
+  test('when a message can never succeed, then it is rejected with a code and a reason', () => {
+    const cases = [
+      ['not json', 'NOT_JSON'],
+      [JSON.stringify({ ...event, specversion: '2.0' }), 'SCHEMA_VIOLATION'],
+      [JSON.stringify({ Type: 'Notification', Message: '{oops' }), 'NOT_JSON'],
+      [JSON.stringify({ ...event, data: 'x'.repeat(maxEventBytes) }), 'EVENT_TOO_LARGE'],
+    ] as const;
+    for (const [body, code] of cases) {
+      const parsed = parseMessage({ Body: body }, validate);
+      assert.equal(parsed.ok, false);
+      if (!parsed.ok) {
+        assert.equal(parsed.code, code);
+        assert.ok(parsed.reason.length > 5);
+      }
+    }
+  });
+});
