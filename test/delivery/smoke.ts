@@ -145,7 +145,11 @@ async function request(url: URL, timeoutMs: number, init: RequestInit): Promise<
   try {
     return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
-    throw new SmokeTestError(`${init.method ?? 'GET'} ${url.origin}${url.pathname} failed`, { cause: error });
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+    throw new SmokeTestError(`${init.method ?? 'GET'} ${url.origin}${url.pathname} failed: ${reason}`, {
+      cause: error,
+    });
   }
 }
 
