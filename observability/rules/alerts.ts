@@ -1,0 +1,121 @@
+import { runbookUrl } from './runbooks.ts';
+import type { AlertingRule, RuleGroup, Severity } from './types.ts';
+
+/**
+ * Deployments of the chart: `<fullname>-api` and `<fullname>-consumer`, where the fullname is the release
+ * name when it contains "ingesta" and `<release>-ingesta` otherwise.
+ */
+const deployments = 'deployment=~".*ingesta.*-(api|consumer)"';
+/** Scrape jobs of the chart's ServiceMonitor: named after its Services, which carry the fullname. */
+const jobs = 'job=~".*ingesta.*"';
+
+function alert(options: {
+  name: string;
+  severity: Severity;
+  expr: string;
+  for: string;
+  summary: string;
+  description: string;
+}): AlertingRule {
+  return {
+    alert: options.name,
+    expr: options.expr,
+    for: options.for,
+    labels: { severity: options.severity },
+    annotations: {
+      summary: options.summary,
+      description: options.description,
+      runbook_url: runbookUrl(options.name),
+    },
+  };
+}
+
+/** Causes the SLO alerts cannot see, or see late: a stopped pipeline produces no bad events at all. */
+export function operationalRuleGroup(): RuleGroup {
+  return {
+    name: 'ingesta.alerts',
+    rules: [
+      alert({
+        name: 'IngestaDeadLetterQueueNotEmpty',
+        severity: 'ticket',
+        // Every consumer pod samples the same queue: max, not sum.
+        expr: 'max by (namespace) (ingesta_queue_messages{queue="dlq", state="visible"}) > 0',
+        for: '5m',
+        summary: 'Events are waiting in the ingesta dead-letter queue',
+        description:
+          '{{ $value }} messages sit in the dead-letter queue of namespace {{ $labels.namespace }}: accepted ' +
+          'events the consumer could not store. They are kept, not lost, until inspected and redriven or purged.',
+      }),
+      alert({
+        name: 'IngestaConsumerStalled',
+        severity: 'page',
+        // Processes that never polled (the API, a consumer still starting) export 0: not a stall.
+        expr: [
+          'time() - ingesta_consumer_last_poll_timestamp_seconds > 90',
+          'and',
+          'ingesta_consumer_last_poll_timestamp_seconds > 0',
+        ].join('\n'),
+        for: '2m',
+        summary: 'An ingesta consumer has stopped polling SQS',
+        description:
+          'Consumer pod {{ $labels.pod }} in namespace {{ $labels.namespace }} last completed an SQS poll ' +
+          '{{ $value | humanizeDuration }} ago (long polls take at most 20 s). Its share of events is not stored.',
+      }),
+      alert({
+        name: 'IngestaQueueOldestMessageTooOld',
+        severity: 'page',
+        expr: 'max by (namespace) (ingesta_queue_oldest_message_age_seconds{queue="main"}) > 5',
+        for: '10m',
+        summary: 'ingesta events wait in SQS longer than the freshness objective',
+        description:
+          'The oldest message in the main queue of namespace {{ $labels.namespace }} is ' +
+          '{{ $value | humanizeDuration }} old and has stayed above 5 s for 10 minutes: events are not ' +
+          'being stored in time (consumers stalled, too few, or the database slow).',
+      }),
+      alert({
+        name: 'IngestaPublishFailing',
+        severity: 'ticket',
+        expr: 'sum by (namespace) (rate(ingesta_events_published_total{outcome="failed"}[5m])) > 0',
+        for: '5m',
+        summary: 'The ingesta API fails to publish events to SNS',
+        description:
+          '{{ printf "%.2f" $value }} events per second in namespace {{ $labels.namespace }} could not be ' +
+          'published to SNS for 5 minutes; their clients got a 503 with Retry-After.',
+      }),
+      alert({
+        name: 'IngestaTargetDown',
+        severity: 'ticket',
+        expr: `up{${jobs}} == 0`,
+        for: '5m',
+        summary: 'Prometheus cannot scrape an ingesta pod',
+        description:
+          'Target {{ $labels.instance }} (pod {{ $labels.pod }}, job {{ $labels.job }}) in namespace ' +
+          '{{ $labels.namespace }} has not answered /metrics on the admin port for 5 minutes.',
+      }),
+      alert({
+        name: 'IngestaPodsNotReady',
+        severity: 'ticket',
+        expr: `kube_deployment_status_replicas_available{${deployments}}\n  < kube_deployment_spec_replicas{${deployments}}`,
+        for: '15m',
+        summary: 'An ingesta deployment runs with fewer ready pods than desired',
+        description:
+          'Deployment {{ $labels.deployment }} in namespace {{ $labels.namespace }} has had only ' +
+          '{{ $value }} available replicas, fewer than desired, for 15 minutes.',
+      }),
+      alert({
+        name: 'IngestaDeploymentUnavailable',
+        severity: 'page',
+        expr: [
+          `kube_deployment_status_replicas_available{${deployments}} == 0`,
+          'and',
+          `kube_deployment_spec_replicas{${deployments}} > 0`,
+        ].join('\n'),
+        for: '5m',
+        summary: 'An ingesta deployment has no ready pod',
+        description:
+          'Deployment {{ $labels.deployment }} in namespace {{ $labels.namespace }} has had no available ' +
+          'replica for 5 minutes. Without API pods nothing is accepted; without consumer pods nothing is stored.',
+      }),
+    ],
+  };
+}
