@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import {
   gha,
   needsOf,
   readYaml,
+  repoRoot,
   type Step,
   workflow,
 } from './support/workflows.ts';
@@ -68,7 +69,7 @@ function flags(words: string[]): string[] {
   return words.filter((word) => word.startsWith('-')).map((word) => word.split('=')[0] ?? word);
 }
 
-const deploySteps = expandedSteps(job('deploy'));
+const deploySteps = expandedSteps(job('release'));
 const upgrade = deploySteps.find((step) => step.id === 'upgrade');
 const rollback = deploySteps.find((step) => step.run?.includes('helm rollback'));
 
@@ -179,22 +180,36 @@ describe('deploy plan script', () => {
 });
 
 describe('deploy pipeline', () => {
-  test('when the image is built, then it waits for ci and security to pass first', () => {
-    assert.deepEqual(needsOf(job('image')).sort(), ['ci', 'security']);
+  test('when the release starts, then ci, security and a changed stack have passed first', () => {
+    const release = job('release');
+    assert.deepEqual(needsOf(release).sort(), ['ci', 'infra', 'plan', 'security']);
+    for (const stage of ['plan', 'ci', 'security']) {
+      assert.ok(String(release.if).includes(`needs.${stage}.result == 'success'`), `waits for ${stage}`);
+    }
+    assert.match(
+      String(release.if),
+      /needs\.infra\.result == 'success' \|\| needs\.infra\.result == 'skipped'/,
+    );
+    assert.match(String(release.if), /^!cancelled\(\)/);
+    assert.equal(job('infra').uses, './.github/workflows/infra.yml');
+    assert.match(String(job('infra').if), /needs\.plan\.outputs\.infra-changed == 'true'/);
     assert.equal(job('ci').uses, './.github/workflows/ci.yml');
     assert.equal(job('security').uses, './.github/workflows/security.yml');
   });
 
   test('when the image is built, then it is tagged with the commit SHA, scanned before the push, and attested after', () => {
-    const steps = job('image').steps ?? [];
+    const steps = deploySteps;
+    const access = stepIndex(steps, (step) => step.id === 'access', 'cluster access');
     const build = stepIndex(steps, (step) => step.run?.includes('docker build') === true, 'docker build');
     const sbom = stepIndex(steps, (step) => step.uses?.startsWith('anchore/sbom-action@') === true, 'SBOM');
     const scan = stepIndex(steps, (step) => step.uses?.startsWith('anchore/scan-action@') === true, 'scan');
     const push = stepIndex(steps, (step) => step.run?.includes('docker push') === true, 'docker push');
     const attestations = steps.filter((step) => step.uses?.startsWith('actions/attest@'));
-    assert.ok(build < scan && scan < push, 'build, then scan, then push');
+    assert.ok(access < build && build < scan && scan < push, 'role and repository, build, scan, push');
+    assert.ok(push < steps.indexOf(upgrade as Step), 'the image is pushed before the upgrade');
     assert.ok(sbom < push);
-    assert.match(steps[build]?.run ?? '', /image="\$REGISTRY\/\$REPOSITORY:\$GITHUB_SHA"/);
+    assert.match(steps[build]?.run ?? '', /image="\$IMAGE_REPOSITORY:\$GITHUB_SHA"/);
+    assert.equal(steps[build]?.env?.IMAGE_REPOSITORY, gha('steps.access.outputs.image-repository'));
     assert.deepEqual(steps[scan]?.with, {
       image: gha('steps.build.outputs.image'),
       'fail-build': true,
@@ -210,24 +225,19 @@ describe('deploy pipeline', () => {
     for (const attestation of attestations) {
       assert.ok(steps.indexOf(attestation) > push);
       assert.equal(attestation.with?.['push-to-registry'], true, 'attached to the image in the registry');
-      assert.equal(attestation.with?.['subject-digest'], gha('steps.ref.outputs.digest'));
+      assert.equal(attestation.with?.['subject-digest'], gha('steps.image.outputs.digest'));
     }
   });
 
-  test('when the release is rolled out, then it waits for the image and a changed stack, and targets the planned environment', () => {
-    const rollout = job('deploy');
-    assert.deepEqual(needsOf(rollout).sort(), ['image', 'infra', 'plan']);
-    assert.equal(job('infra').uses, './.github/workflows/infra.yml');
-    assert.match(String(job('infra').if), /needs\.plan\.outputs\.infra-changed == 'true'/);
-    assert.match(String(rollout.if), /needs\.infra\.result == 'skipped'/);
-    assert.deepEqual(rollout.environment, {
+  test('when the release runs, then it runs in the planned GitHub environment', () => {
+    assert.deepEqual(job('release').environment, {
       name: gha('needs.plan.outputs.environment'),
       url: gha('steps.access.outputs.api-url'),
     });
   });
 
   test('when two releases target one environment, then they queue and a running one is never cancelled', () => {
-    const concurrency = job('deploy').concurrency as { group: string; 'cancel-in-progress': boolean };
+    const concurrency = job('release').concurrency as { group: string; 'cancel-in-progress': boolean };
     assert.equal(concurrency.group, `release-${gha('needs.plan.outputs.environment')}`);
     assert.equal(concurrency['cancel-in-progress'], false);
     const up = infra.jobs.up?.concurrency as { group: string; 'cancel-in-progress': boolean };
@@ -295,7 +305,8 @@ describe('deploy pipeline', () => {
     assert.ok(words.includes('image.tag=$GITHUB_SHA'));
     assert.ok(words.includes('image.digest=$IMAGE_DIGEST'));
     assert.ok(words.includes('image.repository=$IMAGE_REPOSITORY'));
-    assert.equal(job('deploy').env?.IMAGE_DIGEST, gha('needs.image.outputs.digest'));
+    assert.equal(upgrade?.env?.IMAGE_DIGEST, gha('steps.image.outputs.digest'));
+    assert.equal(upgrade?.env?.IMAGE_REPOSITORY, gha('steps.access.outputs.image-repository'));
   });
 
   test('when the release fails its checks after a successful upgrade, then the workflow rolls it back to the serving revision', () => {
@@ -331,10 +342,12 @@ describe('stack outputs step of the cluster-access action', () => {
     mkdirSync(join(workspace, 'infra', 'scripts'), { recursive: true });
     mkdirSync(bin);
     mkdirSync(join(workspace, 'tmp'));
+    // The step parses the values with the root `yaml` dependency, as after `npm ci`.
+    symlinkSync(join(repoRoot, 'node_modules'), join(workspace, 'node_modules'));
     writeFileSync(
       join(workspace, 'infra', 'scripts', 'outputs-to-values.ts'),
       "const input = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));\n" +
-        'process.stdout.write("aws:\\n  region: " + input.region + "\\n");\n',
+        'process.stdout.write("image:\\n  repository: " + input.repositoryUrl + "\\n");\n',
     );
     writeFileSync(
       join(bin, 'pulumi'),
@@ -371,8 +384,9 @@ describe('stack outputs step of the cluster-access action', () => {
     };
   }
 
+  const repositoryUrl = '111122223333.dkr.ecr.eu-west-1.amazonaws.com/ingesta-dev';
   const complete = {
-    region: 'eu-west-1',
+    repositoryUrl,
     clusterName: 'ingesta-dev',
     apiUrl: 'https://api.example.com',
     tokenUrl: 'https://auth.example.com/oauth2/token',
@@ -384,11 +398,13 @@ describe('stack outputs step of the cluster-access action', () => {
     const run = runStack(complete);
 
     assert.equal(run.status, 0);
-    assert.equal(run.values, 'aws:\n  region: eu-west-1\n');
-    assert.equal(
-      run.outputs,
-      'cluster-name=ingesta-dev\napi-url=https://api.example.com\ntoken-url=https://auth.example.com/oauth2/token\n',
-    );
+    assert.equal(run.values, `image:\n  repository: ${repositoryUrl}\n`);
+    assert.deepEqual(run.outputs.trim().split('\n'), [
+      'cluster-name=ingesta-dev',
+      'api-url=https://api.example.com',
+      'token-url=https://auth.example.com/oauth2/token',
+      `image-repository=${repositoryUrl}`,
+    ]);
     assert.equal(
       run.pulumiCalls,
       'stack output --stack dev --json\n',
@@ -402,6 +418,13 @@ describe('stack outputs step of the cluster-access action', () => {
     const { tokenUrl: _omitted, ...withoutTokenUrl } = complete;
 
     assert.notEqual(runStack(withoutTokenUrl).status, 0);
+  });
+
+  test('when image.repository is not an ECR repository, then the step fails before anything is built', {
+    skip: hasJq ? false : 'jq unavailable',
+  }, () => {
+    assert.notEqual(runStack({ ...complete, repositoryUrl: 'docker.io/someone/ingesta' }).status, 0);
+    assert.notEqual(runStack({ ...complete, repositoryUrl: undefined }).status, 0);
   });
 
   test('when a self-managed backend is configured, then the CLI logs in to it first', {
