@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { formatDefault, type JsonSchema, loadSchema, readmePath, valueDocs } from './support/values-docs.ts';
+import {
+  formatDefault,
+  type JsonSchema,
+  loadSchema,
+  readmePath,
+  tableCells,
+  valueDocs,
+} from './support/values-docs.ts';
 
 /**
  * Schema nodes deliberately open: pass-through Kubernetes structures, whose fields are checked strictly
@@ -82,12 +89,15 @@ describe('chart README', () => {
   const readme = readFileSync(readmePath, 'utf8');
 
   test('when the README is read, then it lists every value of values.yaml with its default', () => {
-    const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
+    const rows = readme
+      .split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .map(tableCells);
     const missing = valueDocs()
       .filter(
         (doc) =>
           !rows.some(
-            (row) => row.startsWith(`| \`${doc.path}\` |`) && row.includes(formatDefault(doc.defaultValue)),
+            (cells) => cells[0] === `\`${doc.path}\`` && cells.includes(formatDefault(doc.defaultValue)),
           ),
       )
       .map((doc) => `${doc.path} = ${JSON.stringify(doc.defaultValue)}`);

@@ -86,12 +86,30 @@ function formatType(schema: JsonSchema | undefined): string {
   return Array.isArray(type) ? type.join(' \\| ') : (type ?? '');
 }
 
+/** A Markdown table with padded columns, as the repository's formatter (Biome) lays tables out. */
 export function valuesTable(docs = valueDocs()): string {
-  const rows = docs.map(
-    (doc) =>
-      `| \`${doc.path}\` | ${formatType(doc.schema)} | ${formatDefault(doc.defaultValue)} | ${(doc.description ?? '').replaceAll('|', '\\|')} |`,
+  const rows = docs.map((doc) => [
+    `\`${doc.path}\``,
+    formatType(doc.schema),
+    formatDefault(doc.defaultValue),
+    (doc.description ?? '').replaceAll('|', '\\|'),
+  ]);
+  const header = ['Key', 'Type', 'Default', 'Description'];
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
   );
-  return ['| Key | Type | Default | Description |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}
+
+/** The cells of a Markdown table row, trimmed. */
+export function tableCells(row: string): string[] {
+  return row
+    .replace(/^\|/, '')
+    .replace(/\|$/, '')
+    .split(/(?<!\\)\|/)
+    .map((cell) => cell.trim());
 }
 
 const startMarker = '<!-- values:start -->';
