@@ -389,13 +389,20 @@ describe('network policies', () => {
     }
   });
 
-  test('when CIDRs are given, then the API admits the load balancer on http and Prometheus on admin only', () => {
+  test('when CIDRs are given, then the API admits the load balancer on http and its health check on admin', () => {
     const policy = getManifest(render(production), 'NetworkPolicy', '-api');
     const [loadBalancer, monitoring, helmTest] = policy.spec.ingress;
     assert.deepEqual(loadBalancer, {
       from: [{ ipBlock: { cidr: '10.40.0.0/16' } }],
-      ports: [{ protocol: 'TCP', port: 'http' }],
+      ports: [
+        { protocol: 'TCP', port: 'http' },
+        { protocol: 'TCP', port: 'admin' },
+      ],
     });
+    const trafficOnly = renderManifests(production, ['--set', 'networkPolicy.loadBalancerPorts={http}']);
+    assert.deepEqual(getManifest(trafficOnly, 'NetworkPolicy', '-api').spec.ingress[0].ports, [
+      { protocol: 'TCP', port: 'http' },
+    ]);
     assert.deepEqual(monitoring.from[0].namespaceSelector.matchLabels, {
       'kubernetes.io/metadata.name': 'monitoring',
     });
