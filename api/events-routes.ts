@@ -1,10 +1,10 @@
-import { context, propagation } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Request, Router } from 'express';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { type EventRepository, InvalidCursorError } from '../db/event-repository.ts';
 import { type CloudEvent, maxEventBytes } from '../platform/cloud-event.ts';
 import { AppError, dependencyUnavailable, invalidRequest, notFound } from '../platform/errors.ts';
-import { toOutgoingMessage } from '../platform/event-message.ts';
+import { type OutgoingMessage, toOutgoingMessage } from '../platform/event-message.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type EventPublisher, PublishError } from './sns-publisher.ts';
 
@@ -17,6 +17,25 @@ export interface EventsRouteDeps {
 /** Widest /v1/stats answer, in buckets: a month of minutes fits, a year of minutes does not. */
 const maxStatsBuckets = 50_000;
 const bucketMs = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+
+/** SNS takes 256 KiB per message with attributes: each event is held to 200 KiB serialized. */
+function rejectOversized(messages: OutgoingMessage[], isBatch: boolean): void {
+  const oversized = messages.flatMap((m, index) =>
+    Buffer.byteLength(m.body) > maxEventBytes
+      ? [
+          {
+            path: isBatch ? `/body/${index}` : '/body',
+            message: `serialized event over ${maxEventBytes} bytes`,
+          },
+        ]
+      : [],
+  );
+  if (oversized.length > 0) {
+    throw new AppError(413, 'EVENT_TOO_LARGE', `an event is over ${maxEventBytes / 1024} KiB`, {
+      errors: oversized,
+    });
+  }
+}
 
 /** Reads go to PostgreSQL; an outage answers 503 quickly instead of hanging the client. */
 async function read<T>(work: () => Promise<T>): Promise<T> {
@@ -39,33 +58,9 @@ const queryString = (req: Request, name: string): string | undefined => {
 export function eventsRouter(deps: EventsRouteDeps): Router {
   const { repository, publisher, metrics } = deps;
   const router = Router();
+  const tracer = trace.getTracer('ingesta-api');
 
-  router.post('/v1/events', async (req, res) => {
-    const isBatch = req.is('application/cloudevents-batch+json') !== false;
-    const events = (isBatch ? req.body : [req.body]) as CloudEvent[];
-    const acceptedAtMs = Date.now();
-    const receiptTime = new Date(acceptedAtMs).toISOString();
-    // The publish span's context rides along in every message so the consumer joins the trace.
-    const traceCarrier: Record<string, string> = {};
-    propagation.inject(context.active(), traceCarrier);
-    const messages = events.map((event) =>
-      toOutgoingMessage({ ...event, time: event.time ?? receiptTime }, acceptedAtMs, traceCarrier),
-    );
-    const oversized = messages.flatMap((m, index) =>
-      Buffer.byteLength(m.body) > maxEventBytes
-        ? [
-            {
-              path: isBatch ? `/body/${index}` : '/body',
-              message: `serialized event over ${maxEventBytes} bytes`,
-            },
-          ]
-        : [],
-    );
-    if (oversized.length > 0) {
-      throw new AppError(413, 'EVENT_TOO_LARGE', `an event is over ${maxEventBytes / 1024} KiB`, {
-        errors: oversized,
-      });
-    }
+  async function publishOrUnavailable(messages: OutgoingMessage[]): Promise<void> {
     try {
       await publisher.publish(messages);
     } catch (err) {
@@ -73,6 +68,43 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
       if (err instanceof PublishError) throw dependencyUnavailable('the event topic', err, 1);
       throw err;
     }
+  }
+
+  router.post('/v1/events', async (req, res) => {
+    const isBatch = req.is('application/cloudevents-batch+json') !== false;
+    const events = (isBatch ? req.body : [req.body]) as CloudEvent[];
+    const acceptedAtMs = Date.now();
+    const receiptTime = new Date(acceptedAtMs).toISOString();
+    // A producer span per request; its context rides in every message so the consumer joins the trace.
+    const messages = await tracer.startActiveSpan(
+      `${publisher.destination} publish`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'aws_sns',
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': publisher.destination,
+          'messaging.batch.message_count': events.length,
+        },
+      },
+      async (span) => {
+        try {
+          const traceCarrier: Record<string, string> = {};
+          propagation.inject(context.active(), traceCarrier);
+          const outgoing = events.map((event) =>
+            toOutgoingMessage({ ...event, time: event.time ?? receiptTime }, acceptedAtMs, traceCarrier),
+          );
+          rejectOversized(outgoing, isBatch);
+          await publishOrUnavailable(outgoing);
+          return outgoing;
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
     metrics.eventsPublished.inc({ outcome: 'ok' }, messages.length);
     req.log.info({ eventCount: events.length, batch: isBatch }, 'events accepted');
     res.status(202).json({ accepted: events.map(({ source, id }) => ({ source, id })) });

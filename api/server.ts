@@ -10,6 +10,7 @@ import type { Config } from '../platform/config.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import type { ShutdownStep } from '../platform/shutdown.ts';
+import { flushTelemetry } from '../platform/telemetry/flush.ts';
 import { createApp } from './app.ts';
 import { createSnsPublisher } from './sns-publisher.ts';
 
@@ -26,7 +27,7 @@ export interface RunningApi {
  */
 export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): Promise<RunningApi> {
   const registry = new Registry();
-  const metrics = createMetrics(registry);
+  const metrics = createMetrics(registry, 'api');
   const db = createDatabase({ ...config.database, applicationName: 'ingesta-api', log });
   observePool(db, metrics);
   const repository = new EventRepository(db);
@@ -76,6 +77,7 @@ export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): P
       { name: 'close database pool', run: () => db.destroy() },
       { name: 'close SNS client', run: () => sns.destroy() },
       { name: 'close admin server', run: () => admin.close() },
+      { name: 'flush traces', run: () => flushTelemetry() },
     ],
   };
 }

@@ -14,6 +14,8 @@ export class PublishError extends Error {
 }
 
 export interface EventPublisher {
+  /** The topic's name, for spans and logs. */
+  readonly destination: string;
   /** Resolves once SNS holds every message; rejects with PublishError otherwise. */
   publish(messages: OutgoingMessage[]): Promise<void>;
 }
@@ -92,6 +94,7 @@ export function createSnsPublisher(options: SnsPublisherOptions): EventPublisher
   }
 
   return {
+    destination: topicArn.split(':').at(-1) ?? topicArn,
     async publish(messages) {
       await Promise.all(chunkForPublishBatch(messages).map(publishChunk));
     },

@@ -6,6 +6,7 @@ import {
   SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { type Link, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import type { EventRepository, NewEvent } from '../db/event-repository.ts';
 import type { EventValidator } from '../platform/cloud-event.ts';
@@ -30,6 +31,18 @@ export interface BatchHandlerDeps {
   log: Logger;
   /** Longest a failed batch waits before redelivery, in s (the queue's visibility timeout). */
   maxRetryDelaySec: number;
+}
+
+interface ValidMessage {
+  message: Message;
+  newEvent: NewEvent;
+  trace: Record<string, string>;
+}
+
+interface RejectedMessage {
+  message: Message;
+  code: RejectionCode;
+  reason: string;
 }
 
 export type BatchOutcome =
@@ -69,7 +82,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
           ),
         );
 
-  async function moveToDlq(rejected: { message: Message; code: RejectionCode; reason: string }[]) {
+  async function moveToDlq(rejected: RejectedMessage[]) {
     if (rejected.length === 0) return;
     const rejectedAt = new Date().toISOString();
     await allOrNothing('SendMessageBatch to DLQ', () =>
@@ -120,48 +133,92 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
       );
   }
 
+  const tracer = trace.getTracer('ingesta-consumer');
+  const queueName = queueUrl.split('/').at(-1) ?? queueUrl;
+
+  async function storeBatch(valid: ValidMessage[], rejected: RejectedMessage[]): Promise<BatchOutcome> {
+    // If the DLQ is unreachable the rejects stay on the queue; SQS's own redrive is the backstop.
+    const moved = await moveToDlq(rejected).then(
+      () => rejected.length,
+      (err: unknown) => {
+        log.error({ err, count: rejected.length }, 'could not move rejected messages to the DLQ');
+        return 0;
+      },
+    );
+    let result: { inserted: { source: string; id: string }[] };
+    try {
+      result = await repository.insertBatch(valid.map((v) => v.newEvent));
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) log.error({ err }, 'batch insert failed');
+      await retryLater(valid.map((v) => v.message));
+      return { kind: 'retry', rejected: moved, error: err };
+    }
+    const storedAtMs = Date.now();
+    const insertedKeys = new Set(result.inserted.map((r) => `${r.source}\u0000${r.id}`));
+    for (const { newEvent } of valid) {
+      if (insertedKeys.has(`${newEvent.event.source}\u0000${newEvent.event.id}`)) {
+        metrics.freshness.observe(Math.max(0, storedAtMs - newEvent.acceptedAtMs) / 1000);
+      }
+    }
+    const duplicates = valid.length - result.inserted.length;
+    metrics.eventsStored.inc({ outcome: 'inserted' }, result.inserted.length);
+    if (duplicates > 0) metrics.eventsStored.inc({ outcome: 'duplicate' }, duplicates);
+    // Acknowledge only after COMMIT. A failed delete means a redelivery, which storage absorbs.
+    await deleteMessages(valid.map((v) => v.message)).catch((err: unknown) =>
+      log.warn({ err }, 'delete after commit failed; the messages will be redelivered and deduplicated'),
+    );
+    log.debug({ inserted: result.inserted.length, duplicates, rejected: moved }, 'batch stored');
+    return { kind: 'stored', inserted: result.inserted.length, duplicates, rejected: moved };
+  }
+
   return async function handleBatch(messages: Message[]): Promise<BatchOutcome> {
     const endTimer = metrics.batchDuration.startTimer();
-    const valid: { message: Message; newEvent: NewEvent }[] = [];
-    const rejected: { message: Message; code: RejectionCode; reason: string }[] = [];
+    const valid: ValidMessage[] = [];
+    const rejected: RejectedMessage[] = [];
     for (const message of messages) {
       const parsed = parseMessage(message, validate);
-      if (parsed.ok)
-        valid.push({ message, newEvent: { event: parsed.event, acceptedAtMs: parsed.acceptedAtMs } });
-      else rejected.push({ message, code: parsed.code, reason: parsed.reason });
-    }
-    try {
-      // If the DLQ is unreachable the rejects stay on the queue; SQS's own redrive is the backstop.
-      await moveToDlq(rejected).catch((err: unknown) => {
-        log.error({ err, count: rejected.length }, 'could not move rejected messages to the DLQ');
-        rejected.length = 0;
-      });
-      let result: { inserted: { source: string; id: string }[] };
-      try {
-        result = await repository.insertBatch(valid.map((v) => v.newEvent));
-      } catch (err) {
-        if (!isDatabaseUnavailable(err)) log.error({ err }, 'batch insert failed');
-        await retryLater(valid.map((v) => v.message));
-        return { kind: 'retry', rejected: rejected.length, error: err };
+      if (parsed.ok) {
+        valid.push({
+          message,
+          newEvent: { event: parsed.event, acceptedAtMs: parsed.acceptedAtMs },
+          trace: parsed.trace,
+        });
+      } else {
+        rejected.push({ message, code: parsed.code, reason: parsed.reason });
       }
-      const storedAtMs = Date.now();
-      const insertedKeys = new Set(result.inserted.map((r) => `${r.source}\u0000${r.id}`));
-      for (const { newEvent } of valid) {
-        if (insertedKeys.has(`${newEvent.event.source}\u0000${newEvent.event.id}`)) {
-          metrics.freshness.observe(Math.max(0, storedAtMs - newEvent.acceptedAtMs) / 1000);
+    }
+    // Messaging conventions for batches: the process span links every producer; it continues the
+    // first message's trace so one event's journey reads as one trace, from POST to INSERT.
+    const producers = valid.map((v) => propagation.extract(ROOT_CONTEXT, v.trace));
+    const links: Link[] = producers.flatMap((ctx) => {
+      const spanContext = trace.getSpanContext(ctx);
+      return spanContext ? [{ context: spanContext }] : [];
+    });
+    return tracer.startActiveSpan(
+      `${queueName} process`,
+      {
+        kind: SpanKind.CONSUMER,
+        links,
+        attributes: {
+          'messaging.system': 'aws_sqs',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': queueName,
+          'messaging.batch.message_count': messages.length,
+        },
+      },
+      producers[0] ?? ROOT_CONTEXT,
+      async (span) => {
+        try {
+          const outcome = await storeBatch(valid, rejected);
+          span.setAttribute('ingesta.rejected', outcome.rejected);
+          if (outcome.kind === 'retry')
+            span.setStatus({ code: SpanStatusCode.ERROR, message: 'database unavailable' });
+          return outcome;
+        } finally {
+          span.end();
+          endTimer();
         }
-      }
-      const duplicates = valid.length - result.inserted.length;
-      metrics.eventsStored.inc({ outcome: 'inserted' }, result.inserted.length);
-      if (duplicates > 0) metrics.eventsStored.inc({ outcome: 'duplicate' }, duplicates);
-      // Acknowledge only after COMMIT. A failed delete means a redelivery, which storage absorbs.
-      await deleteMessages(valid.map((v) => v.message)).catch((err: unknown) =>
-        log.warn({ err }, 'delete after commit failed; the messages will be redelivered and deduplicated'),
-      );
-      log.debug({ inserted: result.inserted.length, duplicates, rejected: rejected.length }, 'batch stored');
-      return { kind: 'stored', inserted: result.inserted.length, duplicates, rejected: rejected.length };
-    } finally {
-      endTimer();
-    }
+      },
+    );
   };
 }

@@ -8,6 +8,7 @@ import type { Config } from '../platform/config.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import type { ShutdownStep } from '../platform/shutdown.ts';
+import { flushTelemetry } from '../platform/telemetry/flush.ts';
 import { createBatchHandler } from './batch-handler.ts';
 import { createConsumer } from './consumer.ts';
 import { startQueueSampler } from './queue-sampler.ts';
@@ -20,7 +21,7 @@ export interface RunningConsumer {
 /** The consumer's composition root: pool, SQS client, pollers, queue sampler and admin port. */
 export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0'): Promise<RunningConsumer> {
   const registry = new Registry();
-  const metrics = createMetrics(registry);
+  const metrics = createMetrics(registry, 'consumer');
   const db = createDatabase({ ...config.database, applicationName: 'ingesta-consumer', log });
   observePool(db, metrics);
   const repository = new EventRepository(db);
@@ -87,6 +88,7 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
       { name: 'close database pool', run: () => db.destroy() },
       { name: 'close SQS client', run: () => sqs.destroy() },
       { name: 'close admin server', run: () => admin.close() },
+      { name: 'flush traces', run: () => flushTelemetry() },
     ],
   };
 }

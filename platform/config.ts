@@ -60,6 +60,19 @@ export const configVariables = {
   QUEUE_METRICS_INTERVAL_MS: {
     description: 'How often the consumer samples queue depth and age from SQS, in ms. Default 15000.',
   },
+  OTEL_SERVICE_NAME: {
+    description: 'Service name on traces (read by the OpenTelemetry SDK). Default ingesta.',
+  },
+  OTEL_TRACES_EXPORTER: {
+    description: 'otlp, console or none. Tracing is off unless this or an OTLP endpoint is set.',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { description: 'OTLP collector base URL, e.g. http://otel-collector:4318.' },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { description: 'OTLP traces URL, overriding the base endpoint.' },
+  OTEL_EXPORTER_OTLP_PROTOCOL: { description: 'http/protobuf (default), http/json or grpc.' },
+  OTEL_RESOURCE_ATTRIBUTES: { description: 'Extra resource attributes, e.g. deployment.environment=prod.' },
+  OTEL_TRACES_SAMPLER: { description: 'Sampler, e.g. parentbased_traceidratio (read by the SDK).' },
+  OTEL_TRACES_SAMPLER_ARG: { description: 'Sampler argument, e.g. 0.1 for 10 % of new traces.' },
+  OTEL_SDK_DISABLED: { description: 'true turns tracing off whatever else is set.' },
 } as const satisfies Record<string, Variable>;
 
 export type ConfigVariable = keyof typeof configVariables;
@@ -90,6 +103,15 @@ const schema = z.object({
   CONSUMER_POLLERS: int(1, 50).default(2),
   CONSUMER_STALL_AFTER_SEC: int(10, 3_600).default(90),
   QUEUE_METRICS_INTERVAL_MS: int(1_000, 600_000).default(15_000),
+  OTEL_SERVICE_NAME: z.string().optional(),
+  OTEL_TRACES_EXPORTER: z.string().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url.optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json', 'grpc']).optional(),
+  OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
+  OTEL_TRACES_SAMPLER: z.string().optional(),
+  OTEL_TRACES_SAMPLER_ARG: z.string().optional(),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
 } satisfies Record<ConfigVariable, z.ZodType>);
 
 export interface Config {
@@ -109,6 +131,28 @@ export interface Config {
     pollers: number;
     stallAfterSec: number;
     queueMetricsIntervalMs: number;
+  };
+}
+
+/**
+ * Whether to start the OpenTelemetry SDK. Read before anything else loads, so it looks at the raw
+ * environment; the SDK itself reads the other OTEL_* variables. Off unless asked for, so a process
+ * without a collector pays nothing.
+ */
+export function telemetrySettings(env: NodeJS.ProcessEnv = process.env): {
+  enabled: boolean;
+  serviceName: string;
+} {
+  const serviceName = env.OTEL_SERVICE_NAME || 'ingesta';
+  if (env.OTEL_SDK_DISABLED === 'true') return { enabled: false, serviceName };
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  if (exporters.length > 0) return { enabled: !exporters.every((e) => e === 'none'), serviceName };
+  return {
+    enabled: Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+    serviceName,
   };
 }
 

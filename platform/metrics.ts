@@ -5,67 +5,81 @@ export const httpDurationBucketsSec = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 
 /** Freshness buckets: 5 s is the freshness SLO threshold. */
 export const freshnessBucketsSec = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
 
-/** Metrics shared by both processes; each process registers only what it uses on its own registry. */
-export function createMetrics(registry: Registry) {
+/**
+ * The metrics of one process, on its own registry. Each process exposes only its own series, and
+ * every known label combination starts at 0 so dashboards and alerts see a series from the start.
+ */
+export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
-  const registers = [registry];
-  return {
+  const both = [registry];
+  const api = role === 'api' ? both : [];
+  const consumer = role === 'consumer' ? both : [];
+  const metrics = {
     registry,
     httpDuration: new Histogram({
       name: 'http_server_request_duration_seconds',
       help: 'Duration of HTTP requests at the server, by route template.',
       labelNames: ['method', 'route', 'status_code'] as const,
       buckets: httpDurationBucketsSec,
-      registers,
+      registers: api,
     }),
     eventsPublished: new Counter({
       name: 'ingesta_events_published_total',
       help: 'Events offered to SNS, by outcome.',
       labelNames: ['outcome'] as const,
-      registers,
+      registers: api,
     }),
     eventsStored: new Counter({
       name: 'ingesta_events_stored_total',
       help: 'Messages handled by the consumer: inserted, duplicate (already stored) or rejected (to the DLQ).',
       labelNames: ['outcome'] as const,
-      registers,
+      registers: consumer,
     }),
     batchDuration: new Histogram({
       name: 'ingesta_consumer_batch_duration_seconds',
       help: 'Time to handle one received batch, from receipt to COMMIT.',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
+      registers: consumer,
     }),
     freshness: new Histogram({
       name: 'ingesta_event_freshness_seconds',
       help: 'Stored time minus accepted time of each inserted event (the pipeline freshness SLI).',
       buckets: freshnessBucketsSec,
-      registers,
+      registers: consumer,
     }),
     lastPoll: new Gauge({
       name: 'ingesta_consumer_last_poll_timestamp_seconds',
       help: 'Unix time of the last completed SQS poll.',
-      registers,
+      registers: consumer,
     }),
     queueMessages: new Gauge({
       name: 'ingesta_queue_messages',
       help: 'Approximate messages in the queue, sampled from SQS.',
       labelNames: ['queue', 'state'] as const,
-      registers,
+      registers: consumer,
     }),
     queueOldestAge: new Gauge({
       name: 'ingesta_queue_oldest_message_age_seconds',
       help: 'Age of the oldest message in the queue, sampled from SQS.',
       labelNames: ['queue'] as const,
-      registers,
+      registers: consumer,
     }),
     dbPool: new Gauge({
       name: 'ingesta_db_pool_connections',
       help: 'Database pool connections by state; waiting > 0 means the pool is saturated.',
       labelNames: ['state'] as const,
-      registers,
+      registers: both,
     }),
   };
+  if (role === 'api') for (const outcome of ['ok', 'failed']) metrics.eventsPublished.inc({ outcome }, 0);
+  if (role === 'consumer') {
+    for (const outcome of ['inserted', 'duplicate', 'rejected']) metrics.eventsStored.inc({ outcome }, 0);
+    for (const queue of ['main', 'dlq']) {
+      for (const state of ['visible', 'in_flight']) metrics.queueMessages.set({ queue, state }, 0);
+    }
+    metrics.queueOldestAge.set({ queue: 'main' }, 0);
+  }
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

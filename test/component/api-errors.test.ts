@@ -124,7 +124,7 @@ describe('API errors', () => {
   });
 
   test('when SNS refuses the publish, then 503 with Retry-After and never 202', async () => {
-    const metrics = createMetrics(new Registry());
+    const metrics = createMetrics(new Registry(), 'api');
     const sns = createSnsClient(stack.config.aws);
     const app = createApp({
       log: testLog,

@@ -95,7 +95,7 @@ export async function startStack(
   await migrateLatest(db, config.database.url);
   const repository = new EventRepository(db);
 
-  const apiMetrics = createMetrics(new Registry());
+  const apiMetrics = createMetrics(new Registry(), 'api');
   const sns = createSnsClient(config.aws);
   const publisher = createSnsPublisher({ sns, topicArn: config.api.topicArn, log: testLog });
   const app = createApp({
@@ -113,7 +113,7 @@ export async function startStack(
     applicationName: 'ingesta-test-consumer',
   });
   const consumerRepository = new EventRepository(consumerDb);
-  const consumerMetrics = createMetrics(new Registry());
+  const consumerMetrics = createMetrics(new Registry(), 'consumer');
   const sqs = createSqsClient(config.aws, consumerConfig.consumer.waitTimeSec);
   const handleBatch = createBatchHandler({
     sqs,

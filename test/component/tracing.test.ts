@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createDatabase } from '../../db/database.ts';
+import { migrateLatest } from '../../db/migrate.ts';
+import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.ts';
+import { startOtlpReceiver } from '../support/otlp-receiver.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+import { spawnEntry } from '../support/processes.ts';
+import { orderEvent } from '../support/stack.ts';
+
+const SERVER = 2;
+const PRODUCER = 4;
+const CONSUMER = 5;
+
+describe('tracing across processes', () => {
+  let database: TestDatabase;
+  let messaging: LocalMessaging;
+
+  before(async () => {
+    [database, messaging] = await Promise.all([createTestDatabase(), startLocalMessaging()]);
+    const migrator = createDatabase({
+      url: database.url,
+      poolMax: 1,
+      statementTimeoutMs: 5_000,
+      applicationName: 'test',
+    });
+    await migrateLatest(migrator, database.url);
+    await migrator.destroy();
+  });
+  after(async () => {
+    await messaging.stop();
+    await database.drop();
+  });
+
+  test('when an event is posted, then one trace runs from the POST through publish and process to the INSERT, and logs carry its id', async () => {
+    const receiver = await startOtlpReceiver();
+    const env = {
+      DATABASE_URL: database.url,
+      AWS_ENDPOINT_URL: messaging.endpoint,
+      INGEST_TOPIC_ARN: messaging.topicArn,
+      INGEST_QUEUE_URL: messaging.queueUrl,
+      INGEST_DLQ_URL: messaging.dlqUrl,
+      PORT: '0',
+      ADMIN_PORT: '0',
+      CONSUMER_WAIT_TIME_SEC: '1',
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    let apiLogs: Record<string, unknown>[] = [];
+    let consumerLogs: Record<string, unknown>[] = [];
+    const api = spawnEntry('api', { ...env, OTEL_SERVICE_NAME: 'ingesta-api' });
+    const consumer = spawnEntry('consumer', {
+      ...env,
+      OTEL_SERVICE_NAME: 'ingesta-consumer',
+      LOG_LEVEL: 'debug',
+    });
+    try {
+      const listening = await api.waitForLog((l) => l.msg === 'api listening');
+      await consumer.waitForLog((l) => l.msg === 'consumer polling');
+      const event = orderEvent();
+      const res = await fetch(`http://127.0.0.1:${listening.port}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents+json', authorization: 'Bearer secret-token' },
+        body: JSON.stringify(event),
+      });
+      assert.equal(res.status, 202);
+      await consumer.waitForLog((l) => l.msg === 'batch stored');
+    } finally {
+      apiLogs = api.logs;
+      consumerLogs = consumer.logs;
+      assert.equal(await api.stop(), 0, 'api exits cleanly, flushing spans');
+      assert.equal(await consumer.stop(), 0, 'consumer exits cleanly, flushing spans');
+      await receiver.stop();
+    }
+
+    const spans = receiver.spans;
+    const post = spans.find(
+      (s) => s.service === 'ingesta-api' && s.kind === SERVER && s.attributes['http.route'] === '/v1/events',
+    );
+    assert.ok(post, `a server span for POST /v1/events among ${spans.map((s) => s.name).join(', ')}`);
+    const trace = spans.filter((s) => s.traceId === post.traceId);
+    const publish = trace.find((s) => s.kind === PRODUCER && s.name.endsWith(' publish'));
+    assert.ok(publish, 'a producer span');
+    assert.ok(
+      trace.some((s) => s.service === 'ingesta-api' && /PublishBatch/.test(s.name)),
+      'the SNS PublishBatch call',
+    );
+    const processSpan = trace.find((s) => s.kind === CONSUMER && s.name.endsWith(' process'));
+    assert.ok(processSpan, 'the consumer process span joins the trace');
+    assert.equal(processSpan.service, 'ingesta-consumer');
+    assert.equal(processSpan.parentSpanId, publish.spanId, 'process continues the publish span');
+    assert.ok(
+      processSpan.links.some((l) => l.spanId === publish.spanId),
+      'and links it',
+    );
+    const insert = trace.find(
+      (s) =>
+        s.service === 'ingesta-consumer' &&
+        /insert into events/i.test(
+          String(s.attributes['db.query.text'] ?? s.attributes['db.statement'] ?? ''),
+        ),
+    );
+    assert.ok(
+      insert,
+      `an INSERT span in the trace: ${trace.map((s) => `${s.service}:${s.name}`).join(', ')}`,
+    );
+    const byId = new Map(trace.map((s) => [s.spanId, s]));
+    let ancestor = byId.get(insert.parentSpanId);
+    while (ancestor && ancestor !== processSpan) ancestor = byId.get(ancestor.parentSpanId);
+    assert.equal(ancestor, processSpan, 'the INSERT runs inside the process span');
+
+    const accepted = apiLogs.find((l) => l.msg === 'events accepted');
+    assert.equal(accepted?.trace_id, post.traceId, 'the API log line carries the trace id');
+    assert.match(String(accepted?.span_id), /^[0-9a-f]{16}$/);
+    assert.match(String(accepted?.requestId), /^[0-9a-f-]{36}$/, 'and the request id');
+    const stored = consumerLogs.find((l) => l.msg === 'batch stored');
+    assert.equal(stored?.trace_id, post.traceId, 'the consumer log line carries the same trace id');
+    const everything = JSON.stringify([...apiLogs, ...consumerLogs]);
+    assert.equal(everything.includes('secret-token'), false, 'credentials are never logged');
+    assert.equal(everything.includes('p-7'), false, 'payloads are never logged');
+  });
+});
