@@ -49,17 +49,15 @@ export function operationalRuleGroup(): RuleGroup {
       alert({
         name: 'IngestaConsumerStalled',
         severity: 'page',
-        // Processes that never polled (the API, a consumer still starting) export 0: not a stall.
-        expr: [
-          'time() - ingesta_consumer_last_poll_timestamp_seconds > 90',
-          'and',
-          'ingesta_consumer_last_poll_timestamp_seconds > 0',
-        ].join('\n'),
+        // Per namespace, not per pod: the liveness probe restarts a pod that stops polling, and the new
+        // pod exports 0 until its first poll, so only "no pod has polled lately" survives a restart loop.
+        // The API exports the gauge as 0 too, which max ignores while any consumer polls.
+        expr: 'time() - max by (namespace) (ingesta_consumer_last_poll_timestamp_seconds) > 90',
         for: '2m',
-        summary: 'An ingesta consumer has stopped polling SQS',
+        summary: 'No ingesta consumer is polling SQS',
         description:
-          'Consumer pod {{ $labels.pod }} in namespace {{ $labels.namespace }} last completed an SQS poll ' +
-          '{{ $value | humanizeDuration }} ago (long polls take at most 20 s). Its share of events is not stored.',
+          'No consumer pod in namespace {{ $labels.namespace }} has completed an SQS poll for more than 90 s ' +
+          '(long polls take at most 20 s), for 2 minutes now: accepted events are not being stored.',
       }),
       alert({
         name: 'IngestaQueueOldestMessageTooOld',
