@@ -2,16 +2,20 @@ import { readFileSync } from 'node:fs';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 
+/** Values as the mocks record them: JSON-like data whose shape each assertion states. */
+// biome-ignore lint/suspicious/noExplicitAny: recorded inputs are untyped wire data, checked by the asserts.
+export type Json = any;
+
 /** What the program asked Pulumi to create: one entry per resource, with the inputs it passed. */
 export interface RecordedResource {
   type: string;
   name: string;
-  inputs: Record<string, any>;
+  inputs: Record<string, Json>;
 }
 
 export interface ProgramRun {
   resources: RecordedResource[];
-  outputs: Record<string, any>;
+  outputs: Record<string, Json>;
   calls: string[];
 }
 
@@ -156,7 +160,7 @@ export async function runProgram(stack: 'dev' | 'prod'): Promise<ProgramRun> {
     false,
   );
   const program: Record<string, unknown> = await import('../index.ts');
-  const outputs: Record<string, any> = {};
+  const outputs: Record<string, Json> = {};
   for (const [key, value] of Object.entries(program)) outputs[key] = await resolve(value);
   // Resources no output depends on (policies, subscriptions...) register after the outputs resolve.
   await pulumi.runtime.disconnect();
