@@ -6,7 +6,6 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { outputsToValues } from '../scripts/outputs-to-values.ts';
 import { deployerApiGroups, deployersGroup } from '../src/components/cluster.ts';
-import { interfaceEndpointServices } from '../src/components/network.ts';
 import {
   accountId,
   asList,
@@ -203,7 +202,7 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
       const services = endpoints.map((endpoint) => endpoint.inputs.serviceName).sort();
       assert.deepEqual(
         services,
-        [...interfaceEndpointServices, 's3'].map((service) => `com.amazonaws.${region}.${service}`).sort(),
+        ['ecr.api', 'ecr.dkr', 'logs', 'monitoring', 's3', 'sns', 'sqs', 'sts'].map((service) => `com.amazonaws.${region}.${service}`).sort(),
       );
       for (const endpoint of endpoints.filter((e) => e.inputs.vpcEndpointType === 'Interface')) {
         assert.equal(endpoint.inputs.privateDnsEnabled, true);
