@@ -7,7 +7,8 @@
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JavaScript template.
 export const datasource = { type: 'prometheus', uid: '${datasource}' } as const;
 
-export type Unit = 'reqps' | 'ops' | 's' | 'percentunit' | 'bytes' | 'short' | 'none' | 'x';
+/** Grafana unit ids; `suffix:<text>` is Grafana's custom unit appended to the number. */
+export type Unit = 'reqps' | 'ops' | 's' | 'percentunit' | 'bytes' | 'short' | 'none' | 'suffix:×';
 
 export interface Query {
   expr: string;

@@ -83,7 +83,7 @@ function sliRow(slo: Slo, sli: Sli): RowSpec {
           `Dashed lines: the alert thresholds (${burnRateAlerts
             .map((pair) => `${pair.severity} at ${pair.burnRate} over ${pair.longWindow}`)
             .join(', ')}).`,
-        unit: 'x',
+        unit: 'suffix:×',
         width: 8,
         min: 0,
         thresholds: {
