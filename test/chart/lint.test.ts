@@ -79,6 +79,11 @@ describe('values that must not render', () => {
     assert.match(error, /memory/);
   });
 
+  test('when only part of the API auth settings is given, then rendering fails', () => {
+    const error = renderError(defaults, ['--set', 'auth.issuer=https://auth.example.com/']);
+    assert.match(error, /auth\.issuer, auth\.audience and auth\.jwksUrl must be set together/);
+  });
+
   test('when the ExternalSecret is enabled without a remote key, then rendering fails', () => {
     const error = renderError(defaults, ['--set', 'database.externalSecret.enabled=true']);
     assert.match(error, /database\.externalSecret\.remoteKey is required/);

@@ -26,6 +26,11 @@ with a clear message instead of producing pods that are killed mid-drain or rede
 {{- if eq (int $values.api.port) (int $values.api.adminPort) }}
 {{- fail "api.port and api.adminPort must differ" }}
 {{- end }}
+{{- $auth := $values.auth }}
+{{- $authParts := compact (list $auth.issuer $auth.audience $auth.jwksUrl) }}
+{{- if and (not $auth.disabled) (gt (len $authParts) 0) (lt (len $authParts) 3) }}
+{{- fail "auth.issuer, auth.audience and auth.jwksUrl must be set together (or auth.disabled: true)" }}
+{{- end }}
 {{- if and $values.database.externalSecret.enabled (not $values.database.externalSecret.remoteKey) }}
 {{- fail "database.externalSecret.remoteKey is required when database.externalSecret.enabled is true" }}
 {{- end }}
