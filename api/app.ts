@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import helmet from 'helmet';
 import type { EventRepository } from '../db/event-repository.ts';
 import { maxEventBytes } from '../platform/cloud-event.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { type Authenticator, requireAuth } from './auth.ts';
 import { eventsRouter } from './events-routes.ts';
+import { createLoadShedder, perPrincipalRateLimit } from './limits.ts';
 import { problemMiddleware, sendProblem } from './problem.ts';
 import type { EventPublisher } from './sns-publisher.ts';
 
@@ -18,6 +21,21 @@ export interface AppDeps {
   openApiDocument: Record<string, unknown>;
   /** Validate responses against the spec too (tests turn it on; a violation is a 500). Default false. */
   validateResponses?: boolean;
+  /** Authentication, limits and load shedding; see platform/config.ts for the defaults in production. */
+  security?: SecurityOptions;
+}
+
+export interface SecurityOptions {
+  /** Verifies bearer tokens; without it /v1 is open (local mode only, enforced by the config). */
+  authenticate?: Authenticator;
+  /** Default 6000. */
+  rateLimitPerMinute?: number;
+  /** Proxies in front that set X-Forwarded-For. Default 0. */
+  trustProxyHops?: number;
+  /** Default 256. */
+  maxInFlightRequests?: number;
+  /** Default 500. */
+  maxEventLoopLagMs?: number;
 }
 
 /** Largest batch body; each event in it is still held to the per-event limit. */
@@ -55,17 +73,31 @@ function httpMetrics(metrics: Metrics): RequestHandler {
 /** Builds the HTTP API. No I/O happens here: everything it talks to arrives in `deps`. */
 export function createApp(deps: AppDeps): Express {
   const { log, metrics, openApiDocument } = deps;
+  const security = deps.security ?? {};
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Exactly the proxies in front (API Gateway), so req.ip cannot be spoofed past them.
+  app.set('trust proxy', security.trustProxyHops ?? 0);
   app.use(requestContext(log));
   app.use(httpMetrics(metrics));
+  app.use(helmet());
+  app.use(
+    '/v1',
+    createLoadShedder({
+      maxInFlight: security.maxInFlightRequests ?? 256,
+      maxLagMs: security.maxEventLoopLagMs ?? 500,
+    }).middleware,
+  );
 
   const specJson = JSON.stringify(openApiDocument);
   app.get('/openapi.json', (_req, res) => {
     res.type('application/json').send(specJson);
   });
 
+  // Authenticate before the body is even parsed; then limit per principal.
+  if (security.authenticate) app.use('/v1', requireAuth(security.authenticate));
+  app.use('/v1', perPrincipalRateLimit(security.rateLimitPerMinute ?? 6_000));
   app.use(
     express.json({
       type: ['application/json', 'application/cloudevents+json'],

@@ -18,8 +18,20 @@ export interface EventsRouteDeps {
 const maxStatsBuckets = 50_000;
 const bucketMs = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 
-/** SNS takes 256 KiB per message with attributes: each event is held to 200 KiB serialized. */
-function rejectOversized(messages: OutgoingMessage[], isBatch: boolean): void {
+/** A JSON `\u0000` escape not itself escaped: PostgreSQL text and jsonb cannot store NUL. */
+const nulEscape = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+
+/**
+ * SNS takes 256 KiB per message with attributes: each event is held to 200 KiB serialized. NUL
+ * characters are refused here, where the client can be told, rather than failing in storage.
+ */
+function checkSerialized(messages: OutgoingMessage[], isBatch: boolean): void {
+  const withNul = messages.flatMap((m, index) =>
+    nulEscape.test(m.body)
+      ? [{ path: isBatch ? `/body/${index}` : '/body', message: 'contains a NUL character' }]
+      : [],
+  );
+  if (withNul.length > 0) throw invalidRequest('events must not contain NUL characters', withNul);
   const oversized = messages.flatMap((m, index) =>
     Buffer.byteLength(m.body) > maxEventBytes
       ? [
@@ -94,7 +106,7 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
           const outgoing = events.map((event) =>
             toOutgoingMessage({ ...event, time: event.time ?? receiptTime }, acceptedAtMs, traceCarrier),
           );
-          rejectOversized(outgoing, isBatch);
+          checkSerialized(outgoing, isBatch);
           await publishOrUnavailable(outgoing);
           return outgoing;
         } catch (err) {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Principal } from './auth.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -6,5 +7,7 @@ declare module 'express-serve-static-core' {
     id: string;
     /** A child logger carrying the request id (and trace ids while a span is active). */
     log: Logger;
+    /** The authenticated caller, when authentication is on. */
+    principal?: Principal;
   }
 }

@@ -145,6 +145,20 @@ export function problemMiddleware(log: Logger): ErrorRequestHandler {
         errors: (err.errors ?? []).map((e) => ({ path: e.path, message: e.message, errorCode: e.errorCode })),
       });
     }
+    // Other client errors raised by Express or its parsers (e.g. a malformed percent-encoding).
+    const status =
+      (err as { status?: unknown; statusCode?: unknown }).status ??
+      (err as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return sendProblem(res, {
+        status,
+        code: codesByStatus[status] ?? 'INVALID_REQUEST',
+        detail: (err as { expose?: boolean }).expose
+          ? (err as Error).message
+          : (titles[status] ?? 'invalid request'),
+        instance,
+      });
+    }
     log.error({ err }, 'unhandled error');
     sendProblem(res, { status: 500, code: 'INTERNAL', detail: 'internal error', instance });
   };

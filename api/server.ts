@@ -12,6 +12,7 @@ import { createMetrics } from '../platform/metrics.ts';
 import type { ShutdownStep } from '../platform/shutdown.ts';
 import { flushTelemetry } from '../platform/telemetry/flush.ts';
 import { createApp } from './app.ts';
+import { createJwtAuthenticator } from './auth.ts';
 import { createSnsPublisher } from './sns-publisher.ts';
 
 export interface RunningApi {
@@ -33,7 +34,22 @@ export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): P
   const repository = new EventRepository(db);
   const sns = createSnsClient(config.aws);
   const publisher = createSnsPublisher({ sns, topicArn: config.api.topicArn, log });
-  const app = createApp({ log, metrics, repository, publisher, openApiDocument: loadOpenApiDocument() });
+  const { api } = config;
+  if (!api.auth) log.warn('AUTHENTICATION IS OFF: every caller may read and write events');
+  const app = createApp({
+    log,
+    metrics,
+    repository,
+    publisher,
+    openApiDocument: loadOpenApiDocument(),
+    security: {
+      ...(api.auth ? { authenticate: createJwtAuthenticator(api.auth) } : {}),
+      rateLimitPerMinute: api.rateLimitPerMinute,
+      trustProxyHops: api.trustProxyHops,
+      maxInFlightRequests: api.maxInFlightRequests,
+      maxEventLoopLagMs: api.maxEventLoopLagMs,
+    },
+  });
 
   const server = createServer(app);
   // While draining, a keep-alive connection is closed as soon as its last response is written.

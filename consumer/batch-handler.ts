@@ -149,9 +149,13 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     try {
       result = await repository.insertBatch(valid.map((v) => v.newEvent));
     } catch (err) {
-      if (!isDatabaseUnavailable(err)) log.error({ err }, 'batch insert failed');
-      await retryLater(valid.map((v) => v.message));
-      return { kind: 'retry', rejected: moved, error: err };
+      if (isDatabaseUnavailable(err)) {
+        await retryLater(valid.map((v) => v.message));
+        return { kind: 'retry', rejected: moved, error: err };
+      }
+      // The database refused the data itself: find the culprits one by one so the rest is stored.
+      log.warn({ err }, 'batch insert refused; isolating the offending messages');
+      return isolate(valid, moved);
     }
     const storedAtMs = Date.now();
     const insertedKeys = new Set(result.inserted.map((r) => `${r.source}\u0000${r.id}`));
@@ -169,6 +173,39 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     );
     log.debug({ inserted: result.inserted.length, duplicates, rejected: moved }, 'batch stored');
     return { kind: 'stored', inserted: result.inserted.length, duplicates, rejected: moved };
+  }
+
+  /** Inserts message by message; rows PostgreSQL refuses go to the DLQ, an outage means retry. */
+  async function isolate(valid: ValidMessage[], alreadyRejected: number): Promise<BatchOutcome> {
+    const outcome = { kind: 'stored' as const, inserted: 0, duplicates: 0, rejected: alreadyRejected };
+    for (const v of valid) {
+      try {
+        const { inserted } = await repository.insertBatch([v.newEvent]);
+        if (inserted.length === 1) {
+          outcome.inserted++;
+          metrics.eventsStored.inc({ outcome: 'inserted' });
+          metrics.freshness.observe(Math.max(0, Date.now() - v.newEvent.acceptedAtMs) / 1000);
+        } else {
+          outcome.duplicates++;
+          metrics.eventsStored.inc({ outcome: 'duplicate' });
+        }
+        await deleteMessages([v.message]);
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) {
+          await retryLater([v.message]);
+          return { kind: 'retry', rejected: outcome.rejected, error: err };
+        }
+        await moveToDlq([
+          {
+            message: v.message,
+            code: 'STORE_REJECTED',
+            reason: `PostgreSQL refused the row: ${(err as Error).message}`,
+          },
+        ]);
+        outcome.rejected++;
+      }
+    }
+    return outcome;
   }
 
   return async function handleBatch(messages: Message[]): Promise<BatchOutcome> {

@@ -60,6 +60,32 @@ export const configVariables = {
   QUEUE_METRICS_INTERVAL_MS: {
     description: 'How often the consumer samples queue depth and age from SQS, in ms. Default 15000.',
   },
+  AUTH_JWKS_URL: {
+    description: 'JWKS URL of the token issuer; with AUTH_ISSUER and AUTH_AUDIENCE turns auth on.',
+  },
+  AUTH_ISSUER: { description: 'Required `iss` of bearer tokens.' },
+  AUTH_AUDIENCE: { description: 'Required `aud` of bearer tokens.' },
+  AUTH_ALGORITHMS: {
+    description: 'Accepted JWS algorithms (asymmetric only). Default RS256,PS256,ES256,EdDSA.',
+  },
+  AUTH_CLOCK_TOLERANCE_SEC: { description: 'Clock skew allowed on exp/nbf, in s. Default 30.' },
+  AUTH_DISABLED: {
+    description:
+      'true runs the API without authentication even with NODE_ENV=production (an explicit choice).',
+  },
+  RATE_LIMIT_PER_MINUTE: {
+    description:
+      'Requests per minute per principal (token subject, else client address) per pod. Default 6000.',
+  },
+  TRUST_PROXY_HOPS: {
+    description: 'Proxies in front of the pod that set X-Forwarded-For (API Gateway = 1). Default 0.',
+  },
+  MAX_IN_FLIGHT_REQUESTS: {
+    description: 'Load shedding: 503 beyond this many concurrent requests. Default 256.',
+  },
+  MAX_EVENT_LOOP_LAG_MS: {
+    description: 'Load shedding: 503 while event-loop lag exceeds this, in ms. Default 500.',
+  },
   OTEL_SERVICE_NAME: {
     description: 'Service name on traces (read by the OpenTelemetry SDK). Default ingesta.',
   },
@@ -103,6 +129,26 @@ const schema = z.object({
   CONSUMER_POLLERS: int(1, 50).default(2),
   CONSUMER_STALL_AFTER_SEC: int(10, 3_600).default(90),
   QUEUE_METRICS_INTERVAL_MS: int(1_000, 600_000).default(15_000),
+  AUTH_JWKS_URL: url.optional(),
+  AUTH_ISSUER: z.string().min(1).optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
+  AUTH_ALGORITHMS: z
+    .string()
+    .default('RS256,PS256,ES256,EdDSA')
+    .transform((v) => v.split(',').map((a) => a.trim()))
+    .pipe(
+      z
+        .array(
+          z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
+        )
+        .min(1),
+    ),
+  AUTH_CLOCK_TOLERANCE_SEC: int(0, 300).default(30),
+  AUTH_DISABLED: z.enum(['true', 'false']).default('false'),
+  RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(6_000),
+  TRUST_PROXY_HOPS: int(0, 10).default(0),
+  MAX_IN_FLIGHT_REQUESTS: int(1, 100_000).default(256),
+  MAX_EVENT_LOOP_LAG_MS: int(10, 60_000).default(500),
   OTEL_SERVICE_NAME: z.string().optional(),
   OTEL_TRACES_EXPORTER: z.string().optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
@@ -114,6 +160,14 @@ const schema = z.object({
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
 } satisfies Record<ConfigVariable, z.ZodType>);
 
+export interface AuthConfig {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  algorithms: string[];
+  clockToleranceSec: number;
+}
+
 export interface Config {
   env: 'production' | 'development' | 'test';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -121,7 +175,16 @@ export interface Config {
   adminPort: number;
   database: { url: string; poolMax: number; statementTimeoutMs: number };
   aws: { region: string; endpointUrl: string | undefined };
-  api: { port: number; topicArn: string };
+  api: {
+    port: number;
+    topicArn: string;
+    /** Undefined when authentication is off (local mode, or AUTH_DISABLED=true). */
+    auth: AuthConfig | undefined;
+    rateLimitPerMinute: number;
+    trustProxyHops: number;
+    maxInFlightRequests: number;
+    maxEventLoopLagMs: number;
+  };
   consumer: {
     queueUrl: string;
     dlqUrl: string;
@@ -204,6 +267,27 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       'DATABASE_STATEMENT_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS so in-flight work can finish',
     );
   }
+  const authParts = [v.AUTH_JWKS_URL, v.AUTH_ISSUER, v.AUTH_AUDIENCE];
+  const auth =
+    v.AUTH_JWKS_URL && v.AUTH_ISSUER && v.AUTH_AUDIENCE && v.AUTH_DISABLED !== 'true'
+      ? {
+          jwksUrl: v.AUTH_JWKS_URL,
+          issuer: v.AUTH_ISSUER,
+          audience: v.AUTH_AUDIENCE,
+          algorithms: v.AUTH_ALGORITHMS,
+          clockToleranceSec: v.AUTH_CLOCK_TOLERANCE_SEC,
+        }
+      : undefined;
+  if (role === 'api') {
+    if (authParts.some(Boolean) && !authParts.every(Boolean)) {
+      problems.push('AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE must be set together');
+    } else if (!auth && v.NODE_ENV === 'production' && v.AUTH_DISABLED !== 'true') {
+      problems.push(
+        'authentication is not configured: set AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE, ' +
+          'or AUTH_DISABLED=true to run a production API without it on purpose',
+      );
+    }
+  }
   if (v.PORT !== 0 && v.PORT === v.ADMIN_PORT) problems.push('PORT and ADMIN_PORT must differ');
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -218,7 +302,15 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       statementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
     },
     aws: { region: v.AWS_REGION, endpointUrl: v.AWS_ENDPOINT_URL },
-    api: { port: v.PORT, topicArn: v.INGEST_TOPIC_ARN ?? '' },
+    api: {
+      port: v.PORT,
+      topicArn: v.INGEST_TOPIC_ARN ?? '',
+      auth,
+      rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
+      trustProxyHops: v.TRUST_PROXY_HOPS,
+      maxInFlightRequests: v.MAX_IN_FLIGHT_REQUESTS,
+      maxEventLoopLagMs: v.MAX_EVENT_LOOP_LAG_MS,
+    },
     consumer: {
       queueUrl: v.INGEST_QUEUE_URL ?? '',
       dlqUrl: v.INGEST_DLQ_URL ?? '',

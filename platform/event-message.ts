@@ -38,7 +38,8 @@ export function toOutgoingMessage(
   return { body: JSON.stringify(event), attributes };
 }
 
-export type RejectionCode = 'NOT_JSON' | 'SCHEMA_VIOLATION' | 'EVENT_TOO_LARGE';
+/** Why a message can never be stored; STORE_REJECTED is PostgreSQL refusing the row itself. */
+export type RejectionCode = 'NOT_JSON' | 'SCHEMA_VIOLATION' | 'EVENT_TOO_LARGE' | 'STORE_REJECTED';
 
 export type ParsedMessage =
   | { ok: true; event: CloudEvent & { time: string }; acceptedAtMs: number; trace: Record<string, string> }

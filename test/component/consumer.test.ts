@@ -61,6 +61,26 @@ describe('consumer', () => {
     assert.equal(rejected?.value, 3);
   });
 
+  test('when PostgreSQL refuses one row of a batch, then that message goes to the DLQ and the rest are stored', async () => {
+    const source = `/test/${crypto.randomUUID()}`;
+    const good = [orderEvent({ source }), orderEvent({ source })];
+    // Valid JSON and a valid CloudEvent, but jsonb cannot hold a NUL character.
+    const refused = orderEvent({ source, data: { note: 'a\u0000b' } });
+    await stack.sendRaw(JSON.stringify(good[0]));
+    await stack.sendRaw(JSON.stringify(refused));
+    await stack.sendRaw(JSON.stringify(good[1]));
+    await handledMore(3);
+    const stored = await stack.http.get('/v1/events').query({ source }).expect(200);
+    assert.deepEqual(
+      new Set(stored.body.items.map((e: { id: string }) => e.id)),
+      new Set(good.map((e) => e.id)),
+    );
+    const dlq = await stack.drain('dlq');
+    assert.equal(dlq.length, 1);
+    assert.equal(dlq[0]?.MessageAttributes?.[rejectionAttributes.code]?.StringValue, 'STORE_REJECTED');
+    assert.deepEqual(await stack.queueDepth('main'), { visible: 0, inFlight: 0 });
+  });
+
   test('when an SNS envelope arrives (raw delivery off), then the event inside is stored', async () => {
     const event = orderEvent({ source: `/test/${crypto.randomUUID()}` });
     await stack.sendRaw(

@@ -6,6 +6,10 @@ export interface RunningProcess {
   child: ChildProcess;
   /** Every JSON log line the process wrote so far. */
   logs: Record<string, unknown>[];
+  /** Every line written to stderr so far. */
+  stderr: string[];
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
   /** Resolves with the first log line matching, including ones already written. */
   waitForLog(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Sends a signal and resolves with the exit code. */
@@ -46,6 +50,8 @@ export function spawnEntry(entry: 'api' | 'consumer', env: Record<string, string
   return {
     child,
     logs,
+    stderr,
+    exited: exited.then(([code]) => code),
     waitForLog(predicate) {
       const seen = logs.find(predicate);
       if (seen) return Promise.resolve(seen);

@@ -8,11 +8,12 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { Express } from 'express';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import supertest from 'supertest';
-import { createApp } from '../../api/app.ts';
-import { createSnsPublisher } from '../../api/sns-publisher.ts';
+import { createApp, type SecurityOptions } from '../../api/app.ts';
+import { createSnsPublisher, type EventPublisher } from '../../api/sns-publisher.ts';
 import { type BatchOutcome, createBatchHandler } from '../../consumer/batch-handler.ts';
 import { createConsumer, type EventConsumer } from '../../consumer/consumer.ts';
 import { createDatabase, type Database } from '../../db/database.ts';
@@ -51,6 +52,7 @@ export interface Stack {
   repository: EventRepository;
   apiMetrics: Metrics;
   consumerMetrics: Metrics;
+  app: Express;
   http: ReturnType<typeof supertest>;
   sqs: SQSClient;
   consumer: EventConsumer;
@@ -69,9 +71,16 @@ export interface Stack {
  * The whole pipeline in one process, wired like the two `main`s: real PostgreSQL, the SNS/SQS
  * emulator over HTTP, the Express app (with response validation on) and the consumer.
  */
-export async function startStack(
-  options: { consumer?: boolean; env?: Record<string, string> } = {},
-): Promise<Stack> {
+export interface StackOptions {
+  /** Start the consumer (default true). */
+  consumer?: boolean;
+  env?: Record<string, string>;
+  security?: SecurityOptions;
+  /** Wraps the real SNS publisher, e.g. to hold a publish in flight. */
+  wrapPublisher?: (publisher: EventPublisher) => EventPublisher;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const database = await createTestDatabase();
   const messaging = await startLocalMessaging();
   const dbUrl = new URL(database.url);
@@ -97,7 +106,8 @@ export async function startStack(
 
   const apiMetrics = createMetrics(new Registry(), 'api');
   const sns = createSnsClient(config.aws);
-  const publisher = createSnsPublisher({ sns, topicArn: config.api.topicArn, log: testLog });
+  const snsPublisher = createSnsPublisher({ sns, topicArn: config.api.topicArn, log: testLog });
+  const publisher = options.wrapPublisher ? options.wrapPublisher(snsPublisher) : snsPublisher;
   const app = createApp({
     log: testLog,
     metrics: apiMetrics,
@@ -105,6 +115,7 @@ export async function startStack(
     publisher,
     openApiDocument: loadOpenApiDocument(),
     validateResponses: true,
+    ...(options.security ? { security: options.security } : {}),
   });
 
   const consumerDb = createDatabase({
@@ -159,6 +170,7 @@ export async function startStack(
     repository,
     apiMetrics,
     consumerMetrics,
+    app,
     http: supertest(app),
     sqs,
     consumer,

@@ -78,4 +78,35 @@ describe('config', () => {
   test('every variable is documented', () => {
     for (const [name, v] of Object.entries(configVariables)) assert.ok(v.description.length > 10, name);
   });
+
+  test('when a production API has no auth config, then it refuses to start unless AUTH_DISABLED=true', () => {
+    assert.match(
+      problemsOf(() => loadConfig('api', { ...base, NODE_ENV: 'production' })).join('\n'),
+      /AUTH_JWKS_URL/,
+    );
+    assert.equal(
+      loadConfig('api', { ...base, NODE_ENV: 'production', AUTH_DISABLED: 'true' }).api.auth,
+      undefined,
+    );
+    assert.equal(loadConfig('api', base).api.auth, undefined, 'off in local development');
+    const auth = {
+      AUTH_JWKS_URL: 'https://idp.example/jwks',
+      AUTH_ISSUER: 'https://idp.example/',
+      AUTH_AUDIENCE: 'ingesta',
+    };
+    assert.deepEqual(loadConfig('api', { ...base, NODE_ENV: 'production', ...auth }).api.auth?.algorithms, [
+      'RS256',
+      'PS256',
+      'ES256',
+      'EdDSA',
+    ]);
+    assert.match(
+      problemsOf(() => loadConfig('api', { ...base, AUTH_ISSUER: auth.AUTH_ISSUER })).join(),
+      /together/,
+    );
+    assert.ok(
+      problemsOf(() => loadConfig('api', { ...base, ...auth, AUTH_ALGORITHMS: 'HS256' })).length > 0,
+      'symmetric algorithms are refused',
+    );
+  });
 });
