@@ -68,20 +68,25 @@ const workloads = new WorkloadIdentity('workloads', {
   dlqArn: messaging.dlqArn,
   queueKeyArn: messaging.queueKeyArn,
 });
-const addons = new ClusterAddons('addons', {
-  ...oidc,
-  prefix,
-  region,
-  clusterName: cluster.name,
-  vpcId: network.vpcId,
-  provider: cluster.provider,
-  options: config.cluster,
-  targetGroupArn: edge.targetGroupArn,
-  queueArn: messaging.queueArn,
-  queueKeyArn: messaging.queueKeyArn,
-  databaseUrlSecretArn: database.urlSecretArn,
-  databaseKeyArn: database.keyArn,
-});
+// The controllers wait for the whole cluster component, node group included: Helm waits for their pods.
+const addons = new ClusterAddons(
+  'addons',
+  {
+    ...oidc,
+    prefix,
+    region,
+    clusterName: cluster.name,
+    vpcId: network.vpcId,
+    provider: cluster.provider,
+    options: config.cluster,
+    targetGroupArn: edge.targetGroupArn,
+    queueArn: messaging.queueArn,
+    queueKeyArn: messaging.queueKeyArn,
+    databaseUrlSecretArn: database.urlSecretArn,
+    databaseKeyArn: database.keyArn,
+  },
+  { dependsOn: [cluster] },
+);
 const alarms = new Alarms('alarms', {
   prefix,
   region,

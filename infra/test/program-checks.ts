@@ -202,7 +202,9 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
       const services = endpoints.map((endpoint) => endpoint.inputs.serviceName).sort();
       assert.deepEqual(
         services,
-        ['ecr.api', 'ecr.dkr', 'logs', 'monitoring', 's3', 'sns', 'sqs', 'sts'].map((service) => `com.amazonaws.${region}.${service}`).sort(),
+        ['ecr.api', 'ecr.dkr', 'logs', 'monitoring', 's3', 'sns', 'sqs', 'sts']
+          .map((service) => `com.amazonaws.${region}.${service}`)
+          .sort(),
       );
       for (const endpoint of endpoints.filter((e) => e.inputs.vpcEndpointType === 'Interface')) {
         assert.equal(endpoint.inputs.privateDnsEnabled, true);
