@@ -6,12 +6,6 @@ import { orderEvent, type Stack, startStack } from '../support/stack.ts';
 
 describe('consumer', () => {
   let stack: Stack;
-  let handled = 0;
-  const handledMore = (n: number) => {
-    handled += n;
-    return stack.waitForHandled(handled);
-  };
-
   before(async () => {
     stack = await startStack();
   });
@@ -31,7 +25,7 @@ describe('consumer', () => {
     await stack.sendRaw(JSON.stringify(good[0]));
     for (const p of poison) await stack.sendRaw(p.body, { marker: 'poison' });
     await stack.sendRaw(JSON.stringify(good[1]));
-    await handledMore(5);
+    await stack.handledMore(5);
 
     const stored = await stack.http.get('/v1/events').query({ source }).expect(200);
     assert.deepEqual(
@@ -69,7 +63,7 @@ describe('consumer', () => {
     await stack.sendRaw(JSON.stringify(good[0]));
     await stack.sendRaw(JSON.stringify(refused));
     await stack.sendRaw(JSON.stringify(good[1]));
-    await handledMore(3);
+    await stack.handledMore(3);
     const stored = await stack.http.get('/v1/events').query({ source }).expect(200);
     assert.deepEqual(
       new Set(stored.body.items.map((e: { id: string }) => e.id)),
@@ -92,7 +86,7 @@ describe('consumer', () => {
         MessageAttributes: { ingesta_accepted_at: { Type: 'Number', Value: String(Date.now()) } },
       }),
     );
-    await handledMore(1);
+    await stack.handledMore(1);
     await stack.http.get(`/v1/events/${encodeURIComponent(event.source)}/${event.id}`).expect(200);
   });
 
@@ -120,7 +114,7 @@ describe('consumer', () => {
     await stack.http.get(`/v1/events/${encodeURIComponent(event.source)}/${event.id}`).expect(404);
 
     stack.consumerDbProxy.restore();
-    await handledMore(1);
+    await stack.handledMore(1);
     await stack.http.get(`/v1/events/${encodeURIComponent(event.source)}/${event.id}`).expect(200);
     assert.deepEqual(
       await stack.queueDepth('dlq'),

@@ -6,13 +6,6 @@ const uniqueSource = () => `/test/${crypto.randomUUID()}`;
 
 describe('pipeline: POST → SNS → SQS → consumer → PostgreSQL → GET', () => {
   let stack: Stack;
-  let handled = 0;
-  /** Waits until the consumer has handled `n` more messages than before. */
-  const handledMore = (n: number) => {
-    handled += n;
-    return stack.waitForHandled(handled);
-  };
-
   before(async () => {
     stack = await startStack();
   });
@@ -31,7 +24,7 @@ describe('pipeline: POST → SNS → SQS → consumer → PostgreSQL → GET', (
       .send(JSON.stringify(event))
       .expect(202);
     assert.deepEqual(post.body, { accepted: [{ source: event.source, id: event.id }] });
-    await handledMore(1);
+    await stack.handledMore(1);
 
     const one = await stack.http
       .get(`/v1/events/${encodeURIComponent(event.source)}/${event.id}`)
@@ -62,7 +55,7 @@ describe('pipeline: POST → SNS → SQS → consumer → PostgreSQL → GET', (
       .send(JSON.stringify(events))
       .expect(202);
     assert.equal(post.body.accepted.length, 25);
-    await handledMore(25);
+    await stack.handledMore(25);
 
     const list = await stack.http.get('/v1/events').query({ source, limit: 1000 }).expect(200);
     assert.equal(list.body.items.length, 25);
@@ -79,7 +72,7 @@ describe('pipeline: POST → SNS → SQS → consumer → PostgreSQL → GET', (
     const before = Date.now();
     const event = orderEvent({ source: uniqueSource() });
     await stack.http.post('/v1/events').set('content-type', 'application/json').send(event).expect(202);
-    await handledMore(1);
+    await stack.handledMore(1);
     const one = await stack.http
       .get(`/v1/events/${encodeURIComponent(event.source)}/${event.id}`)
       .expect(200);
@@ -99,7 +92,7 @@ describe('pipeline: POST → SNS → SQS → consumer → PostgreSQL → GET', (
     }
     // A redelivery is the same message again, as SQS does after a visibility timeout.
     await stack.sendRaw(JSON.stringify(event), { type: event.type, source });
-    await handledMore(3);
+    await stack.handledMore(3);
 
     const list = await stack.http.get('/v1/events').query({ source }).expect(200);
     assert.equal(list.body.items.length, 1);
@@ -126,7 +119,7 @@ describe('pipeline: POST → SNS → SQS → consumer → PostgreSQL → GET', (
       .set('content-type', 'application/cloudevents-batch+json')
       .send(JSON.stringify(events))
       .expect(202);
-    await handledMore(47);
+    await stack.handledMore(47);
 
     const seen: { id: string; time: string }[] = [];
     let cursor: string | undefined;
@@ -162,7 +155,7 @@ describe('pipeline: POST → SNS → SQS → consumer → PostgreSQL → GET', (
       .set('content-type', 'application/cloudevents-batch+json')
       .send(JSON.stringify(events))
       .expect(202);
-    await handledMore(4);
+    await stack.handledMore(4);
     const res = await stack.http
       .get('/v1/events')
       .query({
@@ -194,7 +187,7 @@ describe('pipeline: POST → SNS → SQS → consumer → PostgreSQL → GET', (
       .set('content-type', 'application/cloudevents-batch+json')
       .send(JSON.stringify(events))
       .expect(202);
-    await handledMore(5);
+    await stack.handledMore(5);
     const query = { from: '2026-09-15T00:00:00Z', to: '2026-09-16T00:00:00Z', source };
     const minute = await stack.http
       .get('/v1/stats')

@@ -6,13 +6,10 @@ import { startApi } from '../../api/server.ts';
 import { startConsumer } from '../../consumer/server.ts';
 import { createDatabase } from '../../db/database.ts';
 import { EventRepository } from '../../db/event-repository.ts';
-import { migrateLatest } from '../../db/migrate.ts';
-import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { toOutgoingMessage } from '../../platform/event-message.ts';
 import { createShutdown } from '../../platform/shutdown.ts';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
-import { orderEvent, testLog } from '../support/stack.ts';
+import { type Backends, orderEvent, startBackends, testLog } from '../support/stack.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
 const refused = (port: number) =>
@@ -26,40 +23,21 @@ const refused = (port: number) =>
   });
 
 describe('graceful shutdown', () => {
-  let database: TestDatabase;
-  let messaging: LocalMessaging;
+  let backends: Backends;
   let proxy: TcpProxy;
   let env: Record<string, string>;
 
   before(async () => {
-    [database, messaging] = await Promise.all([createTestDatabase(), startLocalMessaging()]);
-    const migrator = createDatabase({
-      url: database.url,
-      poolMax: 1,
-      statementTimeoutMs: 5_000,
-      applicationName: 'test',
-    });
-    await migrateLatest(migrator, database.url);
-    await migrator.destroy();
-    const u = new URL(database.url);
+    backends = await startBackends();
+    // The processes reach PostgreSQL through a proxy that can hold their queries in flight.
+    const u = new URL(backends.database.url);
     proxy = new TcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
     await proxy.start();
-    env = {
-      DATABASE_URL: proxy.wrap(database.url),
-      AWS_ENDPOINT_URL: messaging.endpoint,
-      INGEST_TOPIC_ARN: messaging.topicArn,
-      INGEST_QUEUE_URL: messaging.queueUrl,
-      INGEST_DLQ_URL: messaging.dlqUrl,
-      PORT: '0',
-      ADMIN_PORT: '0',
-      CONSUMER_WAIT_TIME_SEC: '1',
-      SHUTDOWN_TIMEOUT_MS: '10000',
-    };
+    env = { ...backends.env, DATABASE_URL: proxy.wrap(backends.database.url), SHUTDOWN_TIMEOUT_MS: '10000' };
   });
   after(async () => {
     await proxy.stop();
-    await messaging.stop();
-    await database.drop();
+    await backends.stop();
   });
 
   test('when the API gets SIGTERM mid-request, then readiness turns off, the request completes and intake stops', async () => {
@@ -89,7 +67,7 @@ describe('graceful shutdown', () => {
   test('when the consumer gets SIGTERM mid-batch, then the batch commits and is acknowledged before exit', async () => {
     const config = loadConfig('consumer', env);
     const sqs = new SQSClient({
-      endpoint: messaging.endpoint,
+      endpoint: backends.messaging.endpoint,
       region: 'us-east-1',
       credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
     });
@@ -98,7 +76,9 @@ describe('graceful shutdown', () => {
     const consumer = await startConsumer(config, testLog, '127.0.0.1');
     const event = orderEvent();
     const message = toOutgoingMessage(event, Date.now());
-    await sqs.send(new SendMessageCommand({ QueueUrl: messaging.queueUrl, MessageBody: message.body }));
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: backends.messaging.queueUrl, MessageBody: message.body }),
+    );
     await connected; // the batch is now waiting on the database
 
     const exitCode = createShutdown({
@@ -110,7 +90,7 @@ describe('graceful shutdown', () => {
     assert.equal(await exitCode, 0);
 
     const db = createDatabase({
-      url: database.url,
+      url: backends.database.url,
       poolMax: 1,
       statementTimeoutMs: 5_000,
       applicationName: 'test',
@@ -122,7 +102,7 @@ describe('graceful shutdown', () => {
     }
     const { Attributes } = await sqs.send(
       new GetQueueAttributesCommand({
-        QueueUrl: messaging.queueUrl,
+        QueueUrl: backends.messaging.queueUrl,
         AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
       }),
     );

@@ -1,48 +1,24 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createDatabase } from '../../db/database.ts';
-import { migrateLatest } from '../../db/migrate.ts';
-import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.ts';
 import { startOtlpReceiver } from '../support/otlp-receiver.ts';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { spawnEntry } from '../support/processes.ts';
-import { orderEvent } from '../support/stack.ts';
+import { type Backends, orderEvent, startBackends } from '../support/stack.ts';
 
 const SERVER = 2;
 const PRODUCER = 4;
 const CONSUMER = 5;
 
 describe('tracing across processes', () => {
-  let database: TestDatabase;
-  let messaging: LocalMessaging;
-
+  let backends: Backends;
   before(async () => {
-    [database, messaging] = await Promise.all([createTestDatabase(), startLocalMessaging()]);
-    const migrator = createDatabase({
-      url: database.url,
-      poolMax: 1,
-      statementTimeoutMs: 5_000,
-      applicationName: 'test',
-    });
-    await migrateLatest(migrator, database.url);
-    await migrator.destroy();
+    backends = await startBackends();
   });
-  after(async () => {
-    await messaging.stop();
-    await database.drop();
-  });
+  after(() => backends.stop());
 
   test('when an event is posted, then one trace runs from the POST through publish and process to the INSERT, and logs carry its id', async () => {
     const receiver = await startOtlpReceiver();
     const env = {
-      DATABASE_URL: database.url,
-      AWS_ENDPOINT_URL: messaging.endpoint,
-      INGEST_TOPIC_ARN: messaging.topicArn,
-      INGEST_QUEUE_URL: messaging.queueUrl,
-      INGEST_DLQ_URL: messaging.dlqUrl,
-      PORT: '0',
-      ADMIN_PORT: '0',
-      CONSUMER_WAIT_TIME_SEC: '1',
+      ...backends.env,
       OTEL_TRACES_EXPORTER: 'otlp',
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,

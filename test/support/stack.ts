@@ -58,8 +58,8 @@ export interface Stack {
   consumer: EventConsumer;
   /** Every batch outcome the consumer reports, as it happens. */
   outcomes: EventEmitter<{ outcome: [BatchOutcome] }>;
-  /** Resolves after batches whose inserted + duplicate + rejected messages add up to at least `count`. */
-  waitForHandled(count: number): Promise<void>;
+  /** Resolves once the consumer has handled (inserted, found duplicate or rejected) `count` more messages. */
+  handledMore(count: number): Promise<void>;
   queueDepth(queue: 'main' | 'dlq'): Promise<{ visible: number; inFlight: number }>;
   /** Receives and deletes every visible message of a queue. */
   drain(queue: 'main' | 'dlq'): Promise<Message[]>;
@@ -71,6 +71,48 @@ export interface Stack {
  * The whole pipeline in one process, wired like the two `main`s: real PostgreSQL, the SNS/SQS
  * emulator over HTTP, the Express app (with response validation on) and the consumer.
  */
+export interface Backends {
+  database: TestDatabase;
+  messaging: LocalMessaging;
+  /** The environment a spawned api or consumer needs to use them (ports chosen by the OS). */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** A fresh migrated database and the SNS/SQS emulator, for tests that run ingesta as processes. */
+export async function startBackends(): Promise<Backends> {
+  const [database, messaging] = await Promise.all([createTestDatabase(), startLocalMessaging()]);
+  const migrator = createDatabase({
+    url: database.url,
+    poolMax: 1,
+    statementTimeoutMs: 5_000,
+    applicationName: 'test',
+  });
+  try {
+    await migrateLatest(migrator, database.url);
+  } finally {
+    await migrator.destroy();
+  }
+  return {
+    database,
+    messaging,
+    env: {
+      DATABASE_URL: database.url,
+      AWS_ENDPOINT_URL: messaging.endpoint,
+      INGEST_TOPIC_ARN: messaging.topicArn,
+      INGEST_QUEUE_URL: messaging.queueUrl,
+      INGEST_DLQ_URL: messaging.dlqUrl,
+      PORT: '0',
+      ADMIN_PORT: '0',
+      CONSUMER_WAIT_TIME_SEC: '1',
+    },
+    async stop() {
+      await messaging.stop();
+      await database.drop();
+    },
+  };
+}
+
 export interface StackOptions {
   /** Start the consumer (default true). */
   consumer?: boolean;
@@ -138,6 +180,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   const outcomes = new EventEmitter<{ outcome: [BatchOutcome] }>();
   let handled = 0;
+  let expected = 0;
   const consumer = createConsumer({
     sqs,
     queueUrl: consumerConfig.consumer.queueUrl,
@@ -175,8 +218,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     sqs,
     consumer,
     outcomes,
-    async waitForHandled(count) {
-      while (handled < count) await once(outcomes, 'outcome');
+    async handledMore(count) {
+      expected += count;
+      while (handled < expected) await once(outcomes, 'outcome');
     },
     async queueDepth(queue) {
       const { Attributes = {} } = await sqs.send(
