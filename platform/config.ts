@@ -5,8 +5,11 @@ import { z } from 'zod';
  * them at boot and fails with one readable message listing every problem.
  */
 
-/** Which process is being configured: each requires a different subset of variables. */
-export type Role = 'api' | 'consumer' | 'migrate';
+/**
+ * Which process is being configured: each requires a different subset of variables. `local` is
+ * `npm start` before it has made its own database and emulator: it requires nothing.
+ */
+export type Role = 'api' | 'consumer' | 'migrate' | 'local';
 
 interface Variable {
   description: string;
