@@ -233,10 +233,12 @@ export class EventRepository {
       const [time, seq] = decodeCursor(cursor);
       query.whereRaw('(time, seq) < (?::timestamptz, ?::bigint)', [time, seq]);
     }
+    // Qualified: a bare `time` in ORDER BY would mean the text column the select list renders under
+    // that name, which no index serves (a sort of every matching row instead of an index walk).
     const rows = (await query
       .orderBy([
-        { column: 'time', order: 'desc' },
-        { column: 'seq', order: 'desc' },
+        { column: 'events.time', order: 'desc' },
+        { column: 'events.seq', order: 'desc' },
       ])
       .limit(limit + 1)) as unknown as EventRow[];
     const page = rows.slice(0, limit);

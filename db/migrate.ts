@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
 import * as eventStore from './migrations/0001-event-store.ts';
+import * as rollupsByType from './migrations/0002-rollups-by-type.ts';
 
 /** Migrations by name, in order. Listed explicitly so the same code runs from sources and from dist/. */
 const migrations: Record<string, Knex.Migration> = {
   '0001-event-store': eventStore,
+  '0002-rollups-by-type': rollupsByType,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

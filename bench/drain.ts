@@ -1,0 +1,272 @@
+/**
+ * B3 consumer drain: N messages waiting in the queue, time until every one is stored. Baselines: a
+ * raw multi-row INSERT of the same rows through `pg` with the same batch size and concurrency, and
+ * the same plus the SQS receive and delete a correct consumer cannot skip.
+ */
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import pg from 'pg';
+import { toOutgoingMessage } from '../platform/event-message.ts';
+import {
+  type BenchDatabase,
+  createBenchDatabase,
+  type Emulator,
+  serviceEnv,
+  startEmulator,
+} from './support/backends.ts';
+import { createOrderEvents, runPrefix } from './support/events.ts';
+import { type Benchmark, compare, runBenchmarks } from './support/harness.ts';
+import { spawnService } from './support/processes.ts';
+
+/** The consumer's defaults (CONSUMER_BATCH_SIZE, CONSUMER_POLLERS), unless the environment says otherwise. */
+const batchSize = 10;
+const pollers = Number(process.env.BENCH_CONSUMER_POLLERS ?? 2);
+
+const sqsFor = (emulator: Emulator) =>
+  new SQSClient({
+    region: emulator.region,
+    endpoint: emulator.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+
+/** Runs `worker` on `concurrency` loops until it returns false. */
+async function loops(concurrency: number, worker: () => Promise<boolean>): Promise<void> {
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (await worker()) {}
+    }),
+  );
+}
+
+/** Puts `count` events on the queue as the API would (raw delivery: the CloudEvent body plus attributes). */
+async function preload(emulator: Emulator, count: number, prefix: string): Promise<number> {
+  const sqs = sqsFor(emulator);
+  const next = createOrderEvents(prefix);
+  let sent = 0;
+  const t0 = performance.now();
+  try {
+    await loops(8, async () => {
+      if (sent >= count) return false;
+      const n = Math.min(batchSize, count - sent);
+      sent += n;
+      const acceptedAtMs = Date.now();
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: emulator.queueUrl,
+          Entries: Array.from({ length: n }, (_, i) => {
+            const event = next();
+            const message = toOutgoingMessage(
+              { ...event, time: new Date(acceptedAtMs).toISOString() },
+              acceptedAtMs,
+            );
+            return { Id: String(i), MessageBody: message.body, MessageAttributes: message.attributes };
+          }),
+        }),
+      );
+      return true;
+    });
+  } finally {
+    sqs.destroy();
+  }
+  return (count / (performance.now() - t0)) * 1000;
+}
+
+const insertColumns = '(source, id, type, subject, time, datacontenttype, data, accepted_at)';
+
+/** A plain multi-row INSERT of parsed events: the floor any storage path pays. */
+function rawInsert(pool: pg.Pool, bodies: string[], acceptedAtMs: number[]) {
+  const values: unknown[] = [];
+  const rows = bodies.map((body, r) => {
+    const e = JSON.parse(body) as Record<string, unknown>;
+    values.push(
+      e.source,
+      e.id,
+      e.type,
+      e.subject,
+      e.time,
+      null,
+      JSON.stringify(e.data),
+      new Date(acceptedAtMs[r] as number),
+    );
+    const b = r * 8;
+    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8})`;
+  });
+  return pool.query(`insert into events ${insertColumns} values ${rows.join(', ')}`, values);
+}
+
+async function countEvents(database: BenchDatabase): Promise<number> {
+  const [row] = await database.query<{ n: string }>('select count(*) as n from events');
+  return Number(row?.n ?? 0);
+}
+
+async function reset(database: BenchDatabase) {
+  await database.query('truncate events, event_rollups');
+}
+
+/** Baseline 1: rows inserted straight from memory, `pollers` loops of `batchSize`-row INSERTs. */
+async function baselineInsert(database: BenchDatabase, count: number, prefix: string): Promise<number> {
+  const next = createOrderEvents(prefix);
+  const bodies = Array.from({ length: count }, () =>
+    JSON.stringify({ ...next(), time: new Date().toISOString() }),
+  );
+  const pool = new pg.Pool({ connectionString: database.url, max: pollers });
+  let cursor = 0;
+  const t0 = performance.now();
+  try {
+    await loops(pollers, async () => {
+      if (cursor >= count) return false;
+      const chunk = bodies.slice(cursor, cursor + batchSize);
+      cursor += chunk.length;
+      await rawInsert(
+        pool,
+        chunk,
+        chunk.map(() => Date.now()),
+      );
+      return true;
+    });
+  } finally {
+    await pool.end();
+  }
+  return (count / (performance.now() - t0)) * 1000;
+}
+
+/** Baseline 2: the same INSERTs fed by SQS receive and delete, the least a queue consumer does. */
+async function baselineQueueInsert(
+  database: BenchDatabase,
+  emulator: Emulator,
+  count: number,
+): Promise<number> {
+  const sqs = sqsFor(emulator);
+  const pool = new pg.Pool({ connectionString: database.url, max: pollers });
+  let stored = 0;
+  const t0 = performance.now();
+  try {
+    await loops(pollers, async () => {
+      if (stored >= count) return false;
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: emulator.queueUrl,
+          MaxNumberOfMessages: batchSize,
+          WaitTimeSeconds: 1,
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      if (Messages.length === 0) return stored < count;
+      await rawInsert(
+        pool,
+        Messages.map((m) => m.Body ?? '{}'),
+        Messages.map((m) => Number(m.MessageAttributes?.ingesta_accepted_at?.StringValue ?? Date.now())),
+      );
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: emulator.queueUrl,
+          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+      stored += Messages.length;
+      return true;
+    });
+  } finally {
+    sqs.destroy();
+    await pool.end();
+  }
+  return (count / (performance.now() - t0)) * 1000;
+}
+
+export const drainBenchmark: Benchmark = {
+  name: 'drain',
+  title: `B3 consumer drain: batches of ${batchSize}, ${pollers} pollers`,
+  async run(context) {
+    const count = context.quick ? 5_000 : 100_000;
+    const database = await createBenchDatabase(context.server);
+    const emulator = await startEmulator();
+    try {
+      const prefix = runPrefix('drain');
+      context.progress(`  raw INSERT baseline, ${count} rows`);
+      const insertRate = await baselineInsert(database, count, `${prefix}-raw`);
+      await reset(database);
+
+      context.progress(`  pre-loading ${count} messages`);
+      const preloadRate = await preload(emulator, count, `${prefix}-sqs`);
+      context.progress(`  SQS + raw INSERT baseline`);
+      const queueInsertRate = await baselineQueueInsert(database, emulator, count);
+      await reset(database);
+
+      context.progress(`  pre-loading ${count} messages`);
+      await preload(emulator, count, `${prefix}-consumer`);
+      const consumer = await spawnService('consumer', {
+        ...serviceEnv(database, emulator),
+        CONSUMER_POLLERS: String(pollers),
+        CONSUMER_BATCH_SIZE: String(batchSize),
+      });
+      const emulatorCpu0 = emulator.cpuSec();
+      const t0 = performance.now();
+      let consumerRate: number;
+      let peakRss: number;
+      let cpu: { consumer: number; emulator: number };
+      try {
+        const deadline = Date.now() + (context.quick ? 60_000 : 600_000);
+        while ((await countEvents(database)) < count) {
+          if (Date.now() > deadline) throw new Error('the consumer did not drain the queue in time');
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        const elapsedMs = performance.now() - t0;
+        consumerRate = (count / elapsedMs) * 1000;
+        peakRss = consumer.peakRssBytes();
+        cpu = { consumer: consumer.cpuSec(), emulator: emulator.cpuSec() - emulatorCpu0 };
+        context.progress(
+          `  consumer: ${Math.round(consumerRate)} rows/s (raw INSERT ${Math.round(insertRate)}, ` +
+            `SQS + INSERT ${Math.round(queueInsertRate)}, pre-load ${Math.round(preloadRate)} msg/s); ` +
+            `CPU ${cpu.consumer.toFixed(1)} s, emulator ${cpu.emulator.toFixed(1)} s in ${(elapsedMs / 1000).toFixed(1)} s`,
+        );
+      } finally {
+        await consumer.stop();
+      }
+      const benchmark = 'B3 consumer drain';
+      const durationSec = count / consumerRate;
+      return [
+        compare(
+          {
+            benchmark,
+            name: `consumer, ${count.toLocaleString('en-US')} messages`,
+            unit: 'rows/s',
+            value: consumerRate,
+          },
+          { name: 'raw multi-row INSERT', value: insertRate },
+          (r) => ({ text: 'ratio ≥ 0.6', met: r >= 0.6 }),
+        ),
+        compare(
+          {
+            benchmark,
+            name: `consumer, ${count.toLocaleString('en-US')} messages`,
+            unit: 'rows/s',
+            value: consumerRate,
+          },
+          { name: 'SQS receive/delete + raw INSERT', value: queueInsertRate },
+        ),
+        { benchmark, name: 'consumer peak RSS', unit: 'MiB', value: peakRss / 2 ** 20 },
+        {
+          benchmark,
+          name: 'emulator CPU during drain',
+          unit: '% core',
+          value: (100 * cpu.emulator) / durationSec,
+        },
+        {
+          benchmark,
+          name: 'consumer CPU during drain',
+          unit: '% core',
+          value: (100 * cpu.consumer) / durationSec,
+        },
+      ];
+    } finally {
+      await emulator.stop();
+      await database.drop();
+    }
+  },
+};
+
+if (import.meta.main) await runBenchmarks([drainBenchmark]);

@@ -1,0 +1,67 @@
+/**
+ * The baseline for the ingest benchmarks: a bare Express 5 route that only parses JSON and answers
+ * 202. With `--publish` it also does the one thing a correct ingest API cannot skip: publish each
+ * event to the topic (one Publish, or PublishBatch calls of 10 for a batch) before answering.
+ * Prints one JSON line with its port once listening.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { PublishBatchCommand, PublishCommand } from '@aws-sdk/client-sns';
+import express from 'express';
+import { createSnsClient } from '../../platform/aws.ts';
+
+const { values } = parseArgs({
+  options: {
+    publish: { type: 'boolean', default: false },
+    endpoint: { type: 'string' },
+    topic: { type: 'string' },
+  },
+});
+const sns = values.publish
+  ? createSnsClient({ region: 'us-east-1', endpointUrl: values.endpoint })
+  : undefined;
+
+const app = express();
+app.post(
+  '/v1/events',
+  express.json({
+    type: ['application/json', 'application/cloudevents+json', 'application/cloudevents-batch+json'],
+    limit: 5 * 1024 * 1024,
+  }),
+  async (req, res) => {
+    const events = (Array.isArray(req.body) ? req.body : [req.body]) as { source: string; id: string }[];
+    if (sns) {
+      const bodies = events.map((e) => JSON.stringify(e));
+      if (bodies.length === 1) {
+        await sns.send(new PublishCommand({ TopicArn: values.topic, Message: bodies[0] }));
+      } else {
+        const calls = [];
+        for (let i = 0; i < bodies.length; i += 10) {
+          calls.push(
+            sns.send(
+              new PublishBatchCommand({
+                TopicArn: values.topic,
+                PublishBatchRequestEntries: bodies
+                  .slice(i, i + 10)
+                  .map((Message, j) => ({ Id: String(j), Message })),
+              }),
+            ),
+          );
+        }
+        await Promise.all(calls);
+      }
+    }
+    res.status(202).json({ accepted: events.map(({ source, id }) => ({ source, id })) });
+  },
+);
+const server = createServer(app);
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`${JSON.stringify({ msg: 'baseline listening', port })}\n`);
+});
+process.once('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});
