@@ -10,6 +10,7 @@ import { type Authenticator, requireAuth } from './auth.ts';
 import { eventsRouter } from './events-routes.ts';
 import { createLoadShedder, perPrincipalRateLimit } from './limits.ts';
 import { problemMiddleware, sendProblem } from './problem.ts';
+import { referencePageRouter } from './reference-page.ts';
 import type { EventPublisher } from './sns-publisher.ts';
 
 export interface AppDeps {
@@ -94,6 +95,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.type('application/json').send(specJson);
   });
+  app.use(referencePageRouter());
 
   // Authenticate before the body is even parsed; then limit per principal.
   if (security.authenticate) app.use('/v1', requireAuth(security.authenticate));
@@ -115,7 +117,7 @@ export function createApp(deps: AppDeps): Express {
       validateResponses: deps.validateResponses ? { allErrors: true } : false,
       validateSecurity: false,
       validateApiSpec: true,
-      ignorePaths: /^\/openapi\.json$/,
+      ignorePaths: /^\/(?:openapi\.json|docs(?:\/.*)?)$/,
     }),
   );
   app.use(eventsRouter(deps));
