@@ -3,6 +3,7 @@ import { Consumer } from 'sqs-consumer';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { BatchOutcome } from './batch-handler.ts';
+import type { ReceiptObserver } from './queue-sampler.ts';
 
 export interface ConsumerOptions {
   sqs: SQSClient;
@@ -17,6 +18,8 @@ export interface ConsumerOptions {
   visibilityTimeoutSec: number;
   /** Concurrent pollers, each handling one batch at a time. */
   pollers: number;
+  /** Told what each poll returned, for the oldest-message estimate. */
+  receipts?: ReceiptObserver;
   /** Longest time `stop()` waits for in-flight batches, in ms. */
   stopTimeoutMs: number;
 }
@@ -85,10 +88,7 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
       },
       handleMessageBatch: async (messages) => {
         markPoll();
-        const ages = messages.map(
-          (m) => Date.now() / 1000 - Number(m.Attributes?.SentTimestamp ?? Date.now()) / 1000,
-        );
-        metrics.queueOldestAge.set({ queue: 'main' }, Math.max(0, ...ages));
+        options.receipts?.received(messages.map((m) => Number(m.Attributes?.SentTimestamp)));
         const outcome = await options.handleBatch(messages);
         if (outcome.kind === 'retry') void waitForDatabase();
         return [];
@@ -96,7 +96,7 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
     });
     consumer.on('empty', () => {
       markPoll();
-      metrics.queueOldestAge.set({ queue: 'main' }, 0);
+      options.receipts?.empty();
     });
     consumer.on('error', (err) => {
       if (!stopping) log.warn({ err, poller: index }, 'SQS receive failed');
@@ -107,7 +107,6 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
 
   return {
     start() {
-      metrics.queueOldestAge.set({ queue: 'main' }, 0);
       for (const poller of pollers) poller.start();
     },
     async stop() {

@@ -37,6 +37,13 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
     log,
     maxRetryDelaySec: c.visibilityTimeoutSec,
   });
+  const sampler = startQueueSampler({
+    sqs,
+    queues: { main: c.queueUrl, dlq: c.dlqUrl },
+    metrics,
+    log,
+    intervalMs: c.queueMetricsIntervalMs,
+  });
   const consumer = createConsumer({
     sqs,
     queueUrl: c.queueUrl,
@@ -48,14 +55,8 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
     waitTimeSec: c.waitTimeSec,
     visibilityTimeoutSec: c.visibilityTimeoutSec,
     pollers: c.pollers,
+    receipts: sampler,
     stopTimeoutMs: Math.max(1_000, config.shutdownTimeoutMs - 2_000),
-  });
-  const sampler = startQueueSampler({
-    sqs,
-    queues: { main: c.queueUrl, dlq: c.dlqUrl },
-    metrics,
-    log,
-    intervalMs: c.queueMetricsIntervalMs,
   });
   const startedAt = Date.now() / 1000;
   const admin = createAdminServer({

@@ -60,7 +60,7 @@ export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
     }),
     queueOldestAge: new Gauge({
       name: 'ingesta_queue_oldest_message_age_seconds',
-      help: 'Age of the oldest message in the queue, sampled from SQS.',
+      help: 'Estimated age of the oldest message in the queue, from what the consumer receives and SQS depth.',
       labelNames: ['queue'] as const,
       registers: consumer,
     }),
@@ -77,7 +77,7 @@ export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
     for (const queue of ['main', 'dlq']) {
       for (const state of ['visible', 'in_flight']) metrics.queueMessages.set({ queue, state }, 0);
     }
-    metrics.queueOldestAge.set({ queue: 'main' }, 0);
+    for (const queue of ['main', 'dlq']) metrics.queueOldestAge.set({ queue }, 0);
   }
   return metrics;
 }

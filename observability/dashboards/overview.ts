@@ -160,7 +160,7 @@ export function overviewDashboard(): Dashboard {
             min: 0,
             thresholds: { base: 'transparent', steps: [[90, 'red']] },
             queries: [
-              // The API exports the gauge as 0 (never polled): only pods that have polled are consumers.
+              // A consumer exports 0 until its first poll: only pods that have polled count.
               query(
                 `time() - max by (pod) (ingesta_consumer_last_poll_timestamp_seconds{${ns}} > 0)`,
                 '{{pod}}',

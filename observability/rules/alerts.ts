@@ -51,7 +51,6 @@ export function operationalRuleGroup(): RuleGroup {
         severity: 'page',
         // Per namespace, not per pod: the liveness probe restarts a pod that stops polling, and the new
         // pod exports 0 until its first poll, so only "no pod has polled lately" survives a restart loop.
-        // The API exports the gauge as 0 too, which max ignores while any consumer polls.
         expr: 'time() - max by (namespace) (ingesta_consumer_last_poll_timestamp_seconds) > 90',
         for: '2m',
         summary: 'No ingesta consumer is polling SQS',
