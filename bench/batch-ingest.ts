@@ -2,7 +2,7 @@
 import { ingestFigures } from './ingest.ts';
 import { createBenchDatabase, startEmulator } from './support/backends.ts';
 import { type Benchmark, runBenchmarks } from './support/harness.ts';
-import { type IngestRun, runIngest } from './support/ingest-run.ts';
+import { runIngest } from './support/ingest-run.ts';
 
 const connections = 8;
 const batchSize = 100;
@@ -14,21 +14,18 @@ export const batchIngestBenchmark: Benchmark = {
     const database = await createBenchDatabase(context.server);
     const emulator = await startEmulator();
     try {
-      const runs: Record<string, IngestRun> = {};
-      for (const target of ['bare', 'bare+publish', 'api'] as const) {
-        runs[target] = await runIngest(context, {
-          target,
-          database,
-          emulator,
-          eventsPerRequest: batchSize,
-          connections,
-        });
-      }
-      return ingestFigures(
-        'B2 batch ingest',
-        runs as Record<'bare' | 'bare+publish' | 'api', IngestRun>,
-        'events/s',
-      );
+      const runs = await runIngest(context, {
+        targets: [
+          { name: 'bare', kind: 'bare' },
+          { name: 'bare+publish', kind: 'bare+publish' },
+          { name: 'api', kind: 'api' },
+        ],
+        database,
+        emulator,
+        eventsPerRequest: batchSize,
+        connections,
+      });
+      return ingestFigures('B2 batch ingest', runs, 'events/s');
     } finally {
       await emulator.stop();
       await database.drop();

@@ -12,22 +12,18 @@ export const ingestBenchmark: Benchmark = {
     const database = await createBenchDatabase(context.server);
     const emulator = await startEmulator();
     try {
-      const runs: Record<string, IngestRun> = {};
-      for (const target of ['bare', 'bare+publish', 'api'] as const) {
-        runs[target] = await runIngest(context, {
-          target,
-          database,
-          emulator,
-          eventsPerRequest: 1,
-          connections,
-        });
-      }
-      return ingestFigures(
-        'B1 ingest',
-        runs as Record<'bare' | 'bare+publish' | 'api', IngestRun>,
-        'req/s',
-        0.6,
-      );
+      const runs = await runIngest(context, {
+        targets: [
+          { name: 'bare', kind: 'bare' },
+          { name: 'bare+publish', kind: 'bare+publish' },
+          { name: 'api', kind: 'api' },
+        ],
+        database,
+        emulator,
+        eventsPerRequest: 1,
+        connections,
+      });
+      return ingestFigures('B1 ingest', runs, 'req/s', 0.6);
     } finally {
       await emulator.stop();
       await database.drop();
@@ -38,13 +34,17 @@ export const ingestBenchmark: Benchmark = {
 /** The figures B1 and B2 share: throughput and latency beside both baselines, errors, RSS, emulator CPU. */
 export function ingestFigures(
   benchmark: string,
-  runs: Record<'bare' | 'bare+publish' | 'api', IngestRun>,
+  runs: Map<string, IngestRun>,
   unit: 'req/s' | 'events/s',
   /** The throughput goal against the bare route, when the benchmark has one. */
   goalRatio?: number,
 ): Figure[] {
-  const { api, bare } = runs;
-  const publish = runs['bare+publish'];
+  const get = (name: string) => {
+    const run = runs.get(name);
+    if (!run) throw new Error(`no run for ${name}`);
+    return run;
+  };
+  const [api, bare, publish] = [get('api'), get('bare'), get('bare+publish')];
   const rate = (r: IngestRun) => (unit === 'req/s' ? r.okPerSec : r.eventsPerSec);
   const cpuShare = (r: IngestRun) => (100 * r.cpuSec.emulator) / r.durationSec;
   return [

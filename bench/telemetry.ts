@@ -18,20 +18,31 @@ export const telemetryBenchmark: Benchmark = {
     const emulator = await startEmulator();
     const sink = await startOtlpSink();
     try {
-      const common = { target: 'api' as const, database, emulator, eventsPerRequest: 1, connections };
-      const off = await runIngest(context, { ...common, apiEnv: { OTEL_SDK_DISABLED: 'true' } });
-      const on = await runIngest(context, {
-        ...common,
-        apiEnv: {
-          OTEL_TRACES_EXPORTER: 'otlp',
-          OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
-          OTEL_SERVICE_NAME: 'ingesta-api',
-        },
-        // A Prometheus scrape every 5 s (production scrapes every 15-30 s).
-        during: async (api) => {
-          await scrape(Number(api.ready.adminPort));
-        },
+      const runs = await runIngest(context, {
+        targets: [
+          { name: 'tracing off', kind: 'api', apiEnv: { OTEL_SDK_DISABLED: 'true' } },
+          {
+            name: 'tracing on',
+            kind: 'api',
+            apiEnv: {
+              OTEL_TRACES_EXPORTER: 'otlp',
+              OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
+              OTEL_SERVICE_NAME: 'ingesta-api',
+            },
+            // A Prometheus scrape every 5 s (production scrapes every 15-30 s).
+            during: async (api) => {
+              await scrape(Number(api.ready.adminPort));
+            },
+          },
+        ],
+        database,
+        emulator,
+        eventsPerRequest: 1,
+        connections,
       });
+      const off = runs.get('tracing off');
+      const on = runs.get('tracing on');
+      if (!off || !on) throw new Error('missing telemetry runs');
       context.progress(`  OTLP sink received ${sink.requests()} export requests`);
       if (sink.requests() === 0) throw new Error('tracing was on but no span reached the OTLP sink');
       const benchmark = 'B6 telemetry cost';

@@ -1,7 +1,8 @@
 /**
  * The baseline for the ingest benchmarks: a bare Express 5 route that only parses JSON and answers
  * 202. With `--publish` it also does the one thing a correct ingest API cannot skip: publish each
- * event to the topic (one Publish, or PublishBatch calls of 10 for a batch) before answering.
+ * event to the topic with its attributes (one Publish, or PublishBatch calls of 10 for a batch)
+ * before answering.
  * Prints one JSON line with its port once listening.
  */
 import { createServer } from 'node:http';
@@ -10,6 +11,8 @@ import { parseArgs } from 'node:util';
 import { PublishBatchCommand, PublishCommand } from '@aws-sdk/client-sns';
 import express from 'express';
 import { createSnsClient } from '../../platform/aws.ts';
+import type { CloudEvent } from '../../platform/cloud-event.ts';
+import { toOutgoingMessage } from '../../platform/event-message.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,19 +35,30 @@ app.post(
   async (req, res) => {
     const events = (Array.isArray(req.body) ? req.body : [req.body]) as { source: string; id: string }[];
     if (sns) {
-      const bodies = events.map((e) => JSON.stringify(e));
-      if (bodies.length === 1) {
-        await sns.send(new PublishCommand({ TopicArn: values.topic, Message: bodies[0] }));
+      // The same message the API sends (body and attributes): the emulator's cost per message is
+      // then the same on both sides of the comparison.
+      const acceptedAtMs = Date.now();
+      const messages = events.map((e) => toOutgoingMessage(e as CloudEvent, acceptedAtMs));
+      if (messages.length === 1) {
+        await sns.send(
+          new PublishCommand({
+            TopicArn: values.topic,
+            Message: messages[0]?.body,
+            MessageAttributes: messages[0]?.attributes,
+          }),
+        );
       } else {
         const calls = [];
-        for (let i = 0; i < bodies.length; i += 10) {
+        for (let i = 0; i < messages.length; i += 10) {
           calls.push(
             sns.send(
               new PublishBatchCommand({
                 TopicArn: values.topic,
-                PublishBatchRequestEntries: bodies
-                  .slice(i, i + 10)
-                  .map((Message, j) => ({ Id: String(j), Message })),
+                PublishBatchRequestEntries: messages.slice(i, i + 10).map((m, j) => ({
+                  Id: String(j),
+                  Message: m.body,
+                  MessageAttributes: m.attributes,
+                })),
               }),
             ),
           );

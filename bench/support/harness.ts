@@ -92,8 +92,13 @@ export function machine() {
  * error (a crash, a benchmark that could not run) exits non-zero.
  */
 export async function runBenchmarks(benchmarks: Benchmark[]): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  });
   const quick = values.quick ?? false;
+  // --only ingest,drain runs a subset (the names are the bench/<name>.ts files).
+  const only = values.only?.split(',');
+  if (only) benchmarks = benchmarks.filter((b) => only.includes(b.name));
   const startedAt = new Date();
   const progress = (message: string) =>
     process.stderr.write(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)}s] ${message}\n`);

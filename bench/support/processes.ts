@@ -22,6 +22,15 @@ export interface BenchProcess {
   stop(): Promise<void>;
 }
 
+/** Children still running; an interrupted benchmark must not leave servers behind. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => process.exit(130));
+}
+
 /** Peak RSS of a live process from /proc, in bytes; 0 when it cannot be read. */
 export function peakRssBytes(pid: number | undefined): number {
   try {
@@ -62,6 +71,8 @@ export async function spawnNode(
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => {
     if (stderr.length < 200) stderr.push(line);
@@ -110,9 +121,13 @@ export async function spawnNode(
 /** `node --import <telemetry register> <entry>/main.ts`, as the container runs it. */
 export function spawnService(entry: 'api' | 'consumer', env: Record<string, string>): Promise<BenchProcess> {
   const readyMessage = entry === 'api' ? 'api listening' : 'consumer polling';
+  // BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of every API and consumer process on exit.
+  const profile = process.env.BENCH_CPU_PROF_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
+    : [];
   return spawnNode(
     entry,
-    ['--import', './platform/telemetry/register.ts', `${entry}/main.ts`],
+    [...profile, '--import', './platform/telemetry/register.ts', `${entry}/main.ts`],
     env,
     (line) => line.msg === readyMessage,
   );
