@@ -128,8 +128,8 @@ export interface InsertResult {
 
 /**
  * Data access for the event store. Writes are one statement per batch (atomic on its own): a
- * multi-row INSERT … ON CONFLICT DO NOTHING whose RETURNING rows feed the rollup upsert, so rollups
- * count only rows actually inserted.
+ * multi-row INSERT … ON CONFLICT DO NOTHING whose RETURNING rows feed the rollup upserts (per
+ * source, and per type across sources), so rollups count only rows actually inserted.
  */
 export class EventRepository {
   readonly #db: Database;
@@ -183,14 +183,27 @@ export class EventRepository {
          on conflict (source, id) do nothing
          returning source, id, type, time
        ),
+       buckets as (
+         select w.width, date_trunc(w.width, i.time, 'UTC') as bucket_start, i.type, i.source
+         from inserted i cross join (values ('minute'), ('hour'), ('day')) as w(width)
+       ),
        rolled as (
          insert into event_rollups (bucket_width, bucket_start, type, source, count)
-         select w.width, date_trunc(w.width, i.time, 'UTC'), i.type, i.source, count(*)
-         from inserted i cross join (values ('minute'), ('hour'), ('day')) as w(width)
+         select width, bucket_start, type, source, count(*)
+         from buckets
          group by 1, 2, 3, 4
          order by 1, 2, 3, 4
          on conflict (bucket_width, bucket_start, type, source)
            do update set count = event_rollups.count + excluded.count
+       ),
+       rolled_by_type as (
+         insert into event_type_rollups (bucket_width, type, bucket_start, count)
+         select width, type, bucket_start, count(*)
+         from buckets
+         group by 1, 2, 3
+         order by 1, 2, 3
+         on conflict (bucket_width, type, bucket_start)
+           do update set count = event_type_rollups.count + excluded.count
        )
        select source, id from inserted`,
       [
@@ -249,11 +262,15 @@ export class EventRepository {
     };
   }
 
-  /** Counts per bucket and type from the rollups; cost grows with buckets, not events. */
+  /**
+   * Counts per bucket and type from the rollups; cost grows with buckets, not events. Without a
+   * source filter the per-type rollups answer with finished rows in key order; with one, the
+   * per-source rollups do.
+   */
   async stats(query: StatsQuery): Promise<StatsBucket[]> {
-    const q = this.#db('event_rollups')
+    const bySource = query.source !== undefined;
+    const q = this.#db(bySource ? 'event_rollups' : 'event_type_rollups')
       .select(this.#db.raw(`${rfc3339('bucket_start')} as start`), 'type')
-      .sum({ count: 'count' })
       .where('bucket_width', query.bucket)
       .where(
         'bucket_start',
@@ -262,8 +279,9 @@ export class EventRepository {
       )
       .where('bucket_start', '<', query.to);
     if (query.type !== undefined) q.where('type', query.type);
-    if (query.source !== undefined) q.where('source', query.source);
-    const rows = (await q.groupBy('bucket_start', 'type').orderBy([
+    if (bySource) q.where('source', query.source).sum({ count: 'count' }).groupBy('bucket_start', 'type');
+    else q.select('count');
+    const rows = (await q.orderBy([
       { column: 'bucket_start', order: 'asc' },
       { column: 'type', order: 'asc' },
     ])) as { start: string; type: string; count: string }[];
