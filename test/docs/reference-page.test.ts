@@ -117,7 +117,7 @@ describe('the reference page in headless Chromium', () => {
   }, async () => {
     await page.locator('#operations-events-ingestEvents .opblock-summary').click();
     const select = page.locator('#operations-events-ingestEvents .body-param-content-type select');
-    await select.waitFor({ timeout: 10_000 });
+    await select.waitFor({ timeout: 20_000 });
     const types = await select.locator('option').allTextContents();
     assert.deepEqual(types.sort(), [
       'application/cloudevents+json',
