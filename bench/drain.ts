@@ -4,6 +4,7 @@
  * the same plus the SQS receive and delete a correct consumer cannot skip.
  */
 import {
+  CreateQueueCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -21,15 +22,16 @@ import {
   startEmulator,
 } from './support/backends.ts';
 import { createOrderEvents, runPrefix } from './support/events.ts';
-import { type Benchmark, compare, runBenchmarks } from './support/harness.ts';
+import { type BenchContext, type Benchmark, compare, type Figure, runBenchmarks } from './support/harness.ts';
 import { spawnService } from './support/processes.ts';
 
 /**
- * The consumer's defaults (CONSUMER_BATCH_SIZE, CONSUMER_POLLERS). BENCH_CONSUMER_POLLERS tries
- * another poller count (baselines follow it); BENCH_DRAIN_MESSAGES another queue depth.
+ * CONSUMER_BATCH_SIZE's default, and the poller counts compared: 2 (CONSUMER_POLLERS' default) and 10
+ * (DATABASE_POOL_MAX's default: pollers sized to the pool). Baselines run at the same concurrency.
+ * BENCH_CONSUMER_POLLERS (e.g. "4" or "2,4,10") and BENCH_DRAIN_MESSAGES override them.
  */
 const batchSize = 10;
-const pollers = Number(process.env.BENCH_CONSUMER_POLLERS ?? 2);
+const pollerCounts = (process.env.BENCH_CONSUMER_POLLERS ?? '2,10').split(',').map(Number);
 
 const sqsFor = (emulator: Emulator) =>
   new SQSClient({
@@ -37,6 +39,19 @@ const sqsFor = (emulator: Emulator) =>
     endpoint: emulator.endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+
+async function createQueue(emulator: Emulator, name: string): Promise<string> {
+  const sqs = sqsFor(emulator);
+  try {
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '60' } }),
+    );
+    if (!QueueUrl) throw new Error(`the emulator did not create ${name}`);
+    return QueueUrl;
+  } finally {
+    sqs.destroy();
+  }
+}
 
 /** Runs `worker` on `concurrency` loops until it returns false. */
 async function loops(concurrency: number, worker: () => Promise<boolean>): Promise<void> {
@@ -48,7 +63,7 @@ async function loops(concurrency: number, worker: () => Promise<boolean>): Promi
 }
 
 /** Puts `count` events on the queue as the API would (raw delivery: the CloudEvent body plus attributes). */
-async function preload(emulator: Emulator, count: number, prefix: string): Promise<number> {
+async function preload(emulator: Emulator, queueUrl: string, count: number, prefix: string): Promise<number> {
   const sqs = sqsFor(emulator);
   const next = createOrderEvents(prefix);
   let sent = 0;
@@ -61,7 +76,7 @@ async function preload(emulator: Emulator, count: number, prefix: string): Promi
       const acceptedAtMs = Date.now();
       await sqs.send(
         new SendMessageBatchCommand({
-          QueueUrl: emulator.queueUrl,
+          QueueUrl: queueUrl,
           Entries: Array.from({ length: n }, (_, i) => {
             const event = next();
             const message = toOutgoingMessage(
@@ -113,7 +128,12 @@ async function reset(database: BenchDatabase) {
 }
 
 /** Baseline 1: rows inserted straight from memory, `pollers` loops of `batchSize`-row INSERTs. */
-async function baselineInsert(database: BenchDatabase, count: number, prefix: string): Promise<number> {
+async function baselineInsert(
+  database: BenchDatabase,
+  count: number,
+  prefix: string,
+  pollers: number,
+): Promise<number> {
   const next = createOrderEvents(prefix);
   const bodies = Array.from({ length: count }, () =>
     JSON.stringify({ ...next(), time: new Date().toISOString() }),
@@ -140,7 +160,12 @@ async function baselineInsert(database: BenchDatabase, count: number, prefix: st
 }
 
 /** The consumer's own statement (EventRepository.insertBatch: unnest, ON CONFLICT, rollups) from memory. */
-async function repositoryInsert(database: BenchDatabase, count: number, prefix: string): Promise<number> {
+async function repositoryInsert(
+  database: BenchDatabase,
+  count: number,
+  prefix: string,
+  pollers: number,
+): Promise<number> {
   const next = createOrderEvents(prefix);
   const events = Array.from({ length: count }, () => ({
     event: { ...next(), time: new Date().toISOString() },
@@ -173,7 +198,9 @@ async function repositoryInsert(database: BenchDatabase, count: number, prefix: 
 async function baselineQueueInsert(
   database: BenchDatabase,
   emulator: Emulator,
+  queueUrl: string,
   count: number,
+  pollers: number,
 ): Promise<number> {
   const sqs = sqsFor(emulator);
   const pool = new pg.Pool({ connectionString: database.url, max: pollers });
@@ -184,7 +211,7 @@ async function baselineQueueInsert(
       if (stored >= count) return false;
       const { Messages = [] } = await sqs.send(
         new ReceiveMessageCommand({
-          QueueUrl: emulator.queueUrl,
+          QueueUrl: queueUrl,
           MaxNumberOfMessages: batchSize,
           WaitTimeSeconds: 1,
           MessageAttributeNames: ['All'],
@@ -198,7 +225,7 @@ async function baselineQueueInsert(
       );
       await sqs.send(
         new DeleteMessageBatchCommand({
-          QueueUrl: emulator.queueUrl,
+          QueueUrl: queueUrl,
           Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
         }),
       );
@@ -212,108 +239,119 @@ async function baselineQueueInsert(
   return (count / (performance.now() - t0)) * 1000;
 }
 
+/** One drain at one poller count: baselines from memory, SQS + INSERT, then the consumer. */
+async function drainAt(
+  context: BenchContext,
+  database: BenchDatabase,
+  emulator: Emulator,
+  count: number,
+  pollers: number,
+): Promise<Figure[]> {
+  const prefix = runPrefix(`drain-${pollers}`);
+  context.progress(`  ${pollers} pollers: raw INSERT and insertBatch baselines, ${count} rows`);
+  let insertRate = await baselineInsert(database, count, `${prefix}-raw`, pollers);
+  await reset(database);
+  let repositoryRate = await repositoryInsert(database, count, `${prefix}-repository`, pollers);
+  await reset(database);
+
+  context.progress(`  ${pollers} pollers: pre-loading ${count} messages, SQS + raw INSERT baseline`);
+  // A fresh queue per phase: an aborted long poll of an earlier phase can still take messages from
+  // a reused queue and hide them for a visibility timeout.
+  const baselineQueue = await createQueue(emulator, `${prefix}-baseline`);
+  const preloadRate = await preload(emulator, baselineQueue, count, `${prefix}-sqs`);
+  const queueInsertRate = await baselineQueueInsert(database, emulator, baselineQueue, count, pollers);
+  await reset(database);
+
+  context.progress(`  ${pollers} pollers: pre-loading ${count} messages, consumer`);
+  const consumerQueue = await createQueue(emulator, `${prefix}-consumer`);
+  await preload(emulator, consumerQueue, count, `${prefix}-consumer`);
+  const consumer = await spawnService('consumer', {
+    ...serviceEnv(database, emulator),
+    INGEST_QUEUE_URL: consumerQueue,
+    CONSUMER_POLLERS: String(pollers),
+    CONSUMER_BATCH_SIZE: String(batchSize),
+    DATABASE_POOL_MAX: String(Math.max(10, pollers)),
+  });
+  const emulatorCpu0 = emulator.cpuSec();
+  const consumerCpu0 = consumer.cpuSec(); // boot (module loading) is not drain work
+  const t0 = performance.now();
+  let consumerRate: number;
+  let peakRss: number;
+  let cpu: { consumer: number; emulator: number };
+  try {
+    const deadline = Date.now() + (context.quick ? 60_000 : 600_000);
+    while ((await countEvents(database)) < count) {
+      if (Date.now() > deadline) throw new Error('the consumer did not drain the queue in time');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const elapsedMs = performance.now() - t0;
+    consumerRate = (count / elapsedMs) * 1000;
+    peakRss = consumer.peakRssBytes();
+    cpu = { consumer: consumer.cpuSec() - consumerCpu0, emulator: emulator.cpuSec() - emulatorCpu0 };
+  } finally {
+    await consumer.stop();
+  }
+  // The from-memory baselines again, after the consumer: each keeps its better run, so a spell of
+  // noise during one of them cannot flatter the consumer's ratio.
+  await reset(database);
+  insertRate = Math.max(insertRate, await baselineInsert(database, count, `${prefix}-raw2`, pollers));
+  await reset(database);
+  repositoryRate = Math.max(
+    repositoryRate,
+    await repositoryInsert(database, count, `${prefix}-repository2`, pollers),
+  );
+  await reset(database);
+  const durationSec = count / consumerRate;
+  context.progress(
+    `  ${pollers} pollers: consumer ${Math.round(consumerRate)} rows/s (raw INSERT ${Math.round(insertRate)}, ` +
+      `insertBatch ${Math.round(repositoryRate)}, SQS + INSERT ${Math.round(queueInsertRate)}, ` +
+      `pre-load ${Math.round(preloadRate)} msg/s); CPU ${cpu.consumer.toFixed(1)} s, ` +
+      `emulator ${cpu.emulator.toFixed(1)} s in ${durationSec.toFixed(1)} s`,
+  );
+  const benchmark = 'B3 consumer drain';
+  const name = `consumer, ${pollers} pollers, ${count.toLocaleString('en-US')} messages`;
+  return [
+    compare(
+      { benchmark, name, unit: 'rows/s', value: consumerRate },
+      { name: 'raw multi-row INSERT', value: insertRate },
+      (r) => ({ text: 'ratio ≥ 0.6', met: r >= 0.6 }),
+    ),
+    compare(
+      { benchmark, name, unit: 'rows/s', value: consumerRate },
+      { name: 'SQS receive/delete + raw INSERT', value: queueInsertRate },
+    ),
+    compare(
+      {
+        benchmark,
+        name: `EventRepository.insertBatch alone, ${pollers} connections`,
+        unit: 'rows/s',
+        value: repositoryRate,
+      },
+      { name: 'raw multi-row INSERT', value: insertRate },
+    ),
+    { benchmark, name: `consumer peak RSS, ${pollers} pollers`, unit: 'MiB', value: peakRss / 2 ** 20 },
+    {
+      benchmark,
+      name: `consumer CPU, ${pollers} pollers`,
+      unit: '% core',
+      value: (100 * cpu.consumer) / durationSec,
+      note: `emulator ${((100 * cpu.emulator) / durationSec).toFixed(0)} % core`,
+    },
+  ];
+}
+
 export const drainBenchmark: Benchmark = {
   name: 'drain',
-  title: `B3 consumer drain: batches of ${batchSize}, ${pollers} pollers`,
+  title: `B3 consumer drain: batches of ${batchSize}, ${pollerCounts.join(' and ')} pollers`,
   async run(context) {
     const count = Number(process.env.BENCH_DRAIN_MESSAGES ?? (context.quick ? 5_000 : 100_000));
     const database = await createBenchDatabase(context.server);
     const emulator = await startEmulator();
     try {
-      const prefix = runPrefix('drain');
-      context.progress(`  raw INSERT baseline, ${count} rows`);
-      let insertRate = await baselineInsert(database, count, `${prefix}-raw`);
-      await reset(database);
-
-      let repositoryRate = await repositoryInsert(database, count, `${prefix}-repository`);
-      await reset(database);
-
-      context.progress(`  pre-loading ${count} messages`);
-      const preloadRate = await preload(emulator, count, `${prefix}-sqs`);
-      context.progress(`  SQS + raw INSERT baseline`);
-      const queueInsertRate = await baselineQueueInsert(database, emulator, count);
-      await reset(database);
-
-      context.progress(`  pre-loading ${count} messages`);
-      await preload(emulator, count, `${prefix}-consumer`);
-      const consumer = await spawnService('consumer', {
-        ...serviceEnv(database, emulator),
-        CONSUMER_POLLERS: String(pollers),
-        CONSUMER_BATCH_SIZE: String(batchSize),
-      });
-      const emulatorCpu0 = emulator.cpuSec();
-      const consumerCpu0 = consumer.cpuSec(); // boot (module loading) is not drain work
-      const t0 = performance.now();
-      let consumerRate: number;
-      let peakRss: number;
-      let cpu: { consumer: number; emulator: number };
-      try {
-        const deadline = Date.now() + (context.quick ? 60_000 : 600_000);
-        while ((await countEvents(database)) < count) {
-          if (Date.now() > deadline) throw new Error('the consumer did not drain the queue in time');
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        const elapsedMs = performance.now() - t0;
-        consumerRate = (count / elapsedMs) * 1000;
-        peakRss = consumer.peakRssBytes();
-        cpu = { consumer: consumer.cpuSec() - consumerCpu0, emulator: emulator.cpuSec() - emulatorCpu0 };
-        context.progress(
-          `  consumer: ${Math.round(consumerRate)} rows/s (raw INSERT ${Math.round(insertRate)}, ` +
-            `insertBatch ${Math.round(repositoryRate)}, SQS + INSERT ${Math.round(queueInsertRate)}, pre-load ${Math.round(preloadRate)} msg/s); ` +
-            `CPU ${cpu.consumer.toFixed(1)} s, emulator ${cpu.emulator.toFixed(1)} s in ${(elapsedMs / 1000).toFixed(1)} s`,
-        );
-      } finally {
-        await consumer.stop();
-      }
-      // The from-memory baselines again, after the consumer: each keeps its better run, so a spell of
-      // noise during one of them cannot flatter the consumer's ratio.
-      await reset(database);
-      insertRate = Math.max(insertRate, await baselineInsert(database, count, `${prefix}-raw2`));
-      await reset(database);
-      repositoryRate = Math.max(
-        repositoryRate,
-        await repositoryInsert(database, count, `${prefix}-repository2`),
-      );
-      const benchmark = 'B3 consumer drain';
-      const durationSec = count / consumerRate;
-      return [
-        compare(
-          {
-            benchmark,
-            name: `consumer, ${count.toLocaleString('en-US')} messages`,
-            unit: 'rows/s',
-            value: consumerRate,
-          },
-          { name: 'raw multi-row INSERT', value: insertRate },
-          (r) => ({ text: 'ratio ≥ 0.6', met: r >= 0.6 }),
-        ),
-        compare(
-          {
-            benchmark,
-            name: `consumer, ${count.toLocaleString('en-US')} messages`,
-            unit: 'rows/s',
-            value: consumerRate,
-          },
-          { name: 'SQS receive/delete + raw INSERT', value: queueInsertRate },
-        ),
-        compare(
-          { benchmark, name: 'EventRepository.insertBatch alone', unit: 'rows/s', value: repositoryRate },
-          { name: 'raw multi-row INSERT', value: insertRate },
-        ),
-        { benchmark, name: 'consumer peak RSS', unit: 'MiB', value: peakRss / 2 ** 20 },
-        {
-          benchmark,
-          name: 'emulator CPU during drain',
-          unit: '% core',
-          value: (100 * cpu.emulator) / durationSec,
-        },
-        {
-          benchmark,
-          name: 'consumer CPU during drain',
-          unit: '% core',
-          value: (100 * cpu.consumer) / durationSec,
-        },
-      ];
+      const figures: Figure[] = [];
+      for (const pollers of pollerCounts)
+        figures.push(...(await drainAt(context, database, emulator, count, pollers)));
+      return figures;
     } finally {
       await emulator.stop();
       await database.drop();

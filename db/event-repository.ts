@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { CloudEvent } from '../platform/cloud-event.ts';
-import type { Database } from './database.ts';
+import { type Database, isDatabaseUnavailable } from './database.ts';
 
 export interface NewEvent {
   event: CloudEvent & { time: string };
@@ -126,20 +126,110 @@ export interface InsertResult {
   inserted: { source: string; id: string }[];
 }
 
+export interface EventRepositoryOptions {
+  /**
+   * INSERT statements in flight at once; insertBatch calls arriving while they run wait and then go
+   * together in one statement. Default 2.
+   */
+  maxConcurrentInserts?: number;
+  /** Most rows one merged statement carries (a single call is never split). Default 100. */
+  maxRowsPerInsert?: number;
+}
+
+interface PendingInsert {
+  batch: NewEvent[];
+  resolve(result: InsertResult): void;
+  reject(err: unknown): void;
+}
+
+const eventKey = (source: string, id: string) => `${source}\u0000${id}`;
+
 /**
  * Data access for the event store. Writes are one statement per batch (atomic on its own): a
  * multi-row INSERT … ON CONFLICT DO NOTHING whose RETURNING rows feed the rollup upserts (per
  * source, and per type across sources), so rollups count only rows actually inserted.
+ *
+ * Concurrent insertBatch calls (the consumer's pollers) share statements: at most
+ * `maxConcurrentInserts` run at once and the calls that arrive meanwhile are merged into the next
+ * one. Fewer, larger transactions lock each hot rollup row once per statement instead of once per
+ * batch, which is what limits concurrent writers of one type. A call alone is never delayed. Each
+ * call still settles on its own batch: it learns which of its rows were inserted, and a statement
+ * PostgreSQL refuses is retried call by call, so a refused row fails only the call that holds it.
  */
 export class EventRepository {
   readonly #db: Database;
+  readonly #maxConcurrentInserts: number;
+  readonly #maxRowsPerInsert: number;
+  readonly #waiting: PendingInsert[] = [];
+  #insertsInFlight = 0;
 
-  constructor(db: Database) {
+  constructor(db: Database, options: EventRepositoryOptions = {}) {
     this.#db = db;
+    this.#maxConcurrentInserts = options.maxConcurrentInserts ?? 2;
+    this.#maxRowsPerInsert = options.maxRowsPerInsert ?? 100;
   }
 
-  async insertBatch(batch: NewEvent[]): Promise<InsertResult> {
-    if (batch.length === 0) return { inserted: [] };
+  /** Stores a batch once COMMIT returns; resolves with the rows that were new. */
+  insertBatch(batch: NewEvent[]): Promise<InsertResult> {
+    if (batch.length === 0) return Promise.resolve({ inserted: [] });
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ batch, resolve, reject });
+      this.#startInserts();
+    });
+  }
+
+  #startInserts(): void {
+    while (this.#insertsInFlight < this.#maxConcurrentInserts && this.#waiting.length > 0) {
+      const group: PendingInsert[] = [];
+      let rows = 0;
+      while (this.#waiting.length > 0) {
+        const next = this.#waiting[0] as PendingInsert;
+        if (group.length > 0 && rows + next.batch.length > this.#maxRowsPerInsert) break;
+        group.push(next);
+        rows += next.batch.length;
+        this.#waiting.shift();
+      }
+      this.#insertsInFlight++;
+      void this.#insertGroup(group).finally(() => {
+        this.#insertsInFlight--;
+        this.#startInserts();
+      });
+    }
+  }
+
+  async #insertGroup(group: PendingInsert[]): Promise<void> {
+    let inserted: { source: string; id: string }[];
+    try {
+      ({ inserted } = await this.#insert(group.flatMap((g) => g.batch)));
+    } catch (err) {
+      if (group.length === 1 || isDatabaseUnavailable(err)) {
+        for (const g of group) g.reject(err);
+        return;
+      }
+      // PostgreSQL refused a row: each call alone, so the error reaches only the batch that holds it.
+      await Promise.all(
+        group.map((g) =>
+          this.#insert(g.batch).then(
+            (result) => g.resolve(result),
+            (e: unknown) => g.reject(e),
+          ),
+        ),
+      );
+      return;
+    }
+    // Each new row is credited to the first call holding it: a duplicate across calls counts once.
+    const unclaimed = new Set(inserted.map((r) => eventKey(r.source, r.id)));
+    for (const g of group) {
+      const mine: { source: string; id: string }[] = [];
+      for (const { event } of g.batch) {
+        const key = eventKey(event.source, event.id);
+        if (unclaimed.delete(key)) mine.push({ source: event.source, id: event.id });
+      }
+      g.resolve({ inserted: mine });
+    }
+  }
+
+  async #insert(batch: NewEvent[]): Promise<InsertResult> {
     const columns = {
       source: [] as string[],
       id: [] as string[],
@@ -168,8 +258,9 @@ export class EventRepository {
       columns.extensions.push(Object.keys(extensions).length > 0 ? JSON.stringify(extensions) : null);
       columns.acceptedAt.push(new Date(acceptedAtMs).toISOString());
     }
-    // Arrays keep the statement's shape (and plan) the same whatever the batch size. Rollup rows
-    // are upserted in key order so concurrent batches lock them in the same order (no deadlocks).
+    // Arrays keep the statement's shape (and plan) the same whatever the batch size. Events and
+    // rollup rows are written in key order, so concurrent statements (a redelivered event in two
+    // batches, one hot rollup row) take their locks in the same order and cannot deadlock.
     const { rows } = await this.#db.raw<{ rows: { source: string; id: string }[] }>(
       `with incoming as (
          select * from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[],
@@ -180,6 +271,7 @@ export class EventRepository {
          insert into events (source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
          select source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at
          from incoming
+         order by source, id
          on conflict (source, id) do nothing
          returning source, id, type, time
        ),

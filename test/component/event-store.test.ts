@@ -75,4 +75,64 @@ describe('event store', () => {
     } while (cursor);
     assert.deepEqual(seen, ['p4', 'p3', 'p2', 'p1', 'p0']);
   });
+
+  test('when concurrent batches share a statement, then each learns its own new rows and a repeated event counts once', async () => {
+    const t = new Date(Date.UTC(2026, 2, 1)).toISOString();
+    const batches = Array.from({ length: 6 }, (_, b) =>
+      Array.from({ length: 5 }, (_, i) => event(`m${b}-${i}`, '/merge', 'merge.test', t)),
+    );
+    // Two run at once and the other four share one statement; these repeat an event of a batch in
+    // the same statement and of one in the other.
+    batches[5]?.push(event('m3-0', '/merge', 'merge.test', t), event('m0-0', '/merge', 'merge.test', t));
+    const results = await Promise.all(batches.map((batch) => repository.insertBatch(batch)));
+    const credited = results.flatMap((r) => r.inserted.map((e) => e.id));
+    assert.equal(credited.length, 30, 'every distinct event credited exactly once');
+    assert.equal(new Set(credited).size, 30);
+    for (const [b, r] of results.entries()) {
+      for (const e of r.inserted)
+        assert.ok(
+          batches[b]?.some((n) => n.event.id === e.id),
+          'only rows of its own batch',
+        );
+    }
+    assert.deepEqual(
+      await repository.stats({ from: t, to: '2026-03-02T00:00:00Z', bucket: 'day', type: 'merge.test' }),
+      [{ start: '2026-03-01T00:00:00.000000Z', type: 'merge.test', count: 30 }],
+    );
+  });
+
+  test('when a batch sharing a statement holds a row PostgreSQL refuses, then only that batch fails', async () => {
+    const t = new Date(Date.UTC(2026, 3, 1)).toISOString();
+    const good = (b: number) => [
+      event(`r${b}-a`, '/refuse', 'refuse.test', t),
+      event(`r${b}-b`, '/refuse', 'refuse.test', t),
+    ];
+    // PostgreSQL text cannot hold NUL.
+    const poisoned = [
+      event('r-ok', '/refuse', 'refuse.test', t),
+      event('r-nul', '/refuse', 'refuse\u0000.test', t),
+    ];
+    const outcomes = await Promise.allSettled([
+      repository.insertBatch(good(0)),
+      repository.insertBatch(good(1)),
+      repository.insertBatch(good(2)),
+      repository.insertBatch(poisoned),
+      repository.insertBatch(good(3)),
+    ]);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+    );
+    const page = await repository.list({ source: '/refuse' }, 100);
+    assert.deepEqual(page.items.map((e) => e.id).sort(), [
+      'r0-a',
+      'r0-b',
+      'r1-a',
+      'r1-b',
+      'r2-a',
+      'r2-b',
+      'r3-a',
+      'r3-b',
+    ]);
+  });
 });
