@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Message } from '@aws-sdk/client-sqs';
 import { rejectionAttributes } from '../../consumer/batch-handler.ts';
 import { maxEventBytes } from '../../platform/cloud-event.ts';
-import { orderEventFor, startLoad } from './support/load.ts';
+import { orderEventFor } from './support/load.ts';
 import {
   type ConsumerProcess,
   eventually,
@@ -70,31 +70,34 @@ describe('poison messages put straight on the queue under load', () => {
     await scenario.sendRaw(JSON.stringify(orderEventFor(source, id)));
   };
 
-  before(async () => {
-    scenario = await startScenario();
-    try {
-      const api = await scenario.startApi();
-      consumer = await scenario.startConsumer();
-      const load = startLoad({ targets: () => [api.baseUrl], ratePerSec: 20, source });
-      // Each poison message between two good ones, among the load's events; the next is sent once
-      // the consumer has rejected the previous one.
-      for (const c of poison) {
-        await sendGood();
-        const messageId = await scenario.sendRaw(c.body, { 'fault-case': c.name });
-        await sendGood();
-        await consumer.process.waitForLog(
-          (l) => l.msg === 'message moved to DLQ' && l.messageId === messageId,
-        );
+  before(
+    async () => {
+      scenario = await startScenario();
+      try {
+        const api = await scenario.startApi();
+        consumer = await scenario.startConsumer();
+        const load = scenario.startLoad({ targets: () => [api.baseUrl], ratePerSec: 20, source });
+        // Each poison message between two good ones, among the load's events; the next is sent once
+        // the consumer has rejected the previous one.
+        for (const c of poison) {
+          await sendGood();
+          const messageId = await scenario.sendRaw(c.body, { 'fault-case': c.name });
+          await sendGood();
+          await consumer.process.waitForLog(
+            (l) => l.msg === 'message moved to DLQ' && l.messageId === messageId,
+          );
+        }
+        await load.stop();
+        accepted = load.accepted;
+        await scenario.waitForStored(source, accepted.size + goodRaw.length);
+        dlq = await scenario.peekAll('dlq');
+      } catch (err) {
+        scenario.dumpLogs();
+        throw err;
       }
-      await load.stop();
-      accepted = load.accepted;
-      await scenario.waitForStored(source, accepted.size + goodRaw.length);
-      dlq = await scenario.peekAll('dlq');
-    } catch (err) {
-      scenario.dumpLogs();
-      throw err;
-    }
-  });
+    },
+    { timeout: 120_000 },
+  );
   after(() => scenario?.close());
 
   test('when poison sits among good messages, then every good message is stored exactly once', async () => {

@@ -15,7 +15,10 @@ export interface EmulatorProcess extends MessagingResources {
   region: string;
   /** Kills the process (SIGKILL by default: a crash) and resolves once it is gone. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again on the same port with the same state; resolves once it serves requests. */
+  /**
+   * Starts it again on the same port (and, when persistent, with the same state); resolves once it
+   * serves requests.
+   */
   restart(): Promise<void>;
   /** Stops it and removes its state. */
   destroy(): Promise<void>;
@@ -37,8 +40,9 @@ interface Ready extends MessagingResources {
   region: string;
 }
 
-function launch(port: number, dataDir: string): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = spawn(process.execPath, [mainScript, '--port', String(port), '--data-dir', dataDir], {
+function launch(port: number, dataDir: string | undefined): Promise<{ child: ChildProcess; ready: Ready }> {
+  const args = [mainScript, '--port', String(port), ...(dataDir ? ['--data-dir', dataDir] : [])];
+  const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -61,12 +65,12 @@ function launch(port: number, dataDir: string): Promise<{ child: ChildProcess; r
 
 /**
  * The SNS/SQS emulator (fauxqs, with ingesta's topic, queue, DLQ and subscription) in a process of
- * its own on a fixed loopback port, with its state on disk: killed and restarted, it comes back with
- * the messages it held, as AWS would after an outage.
+ * its own on a fixed loopback port. When `persistent`, its state is on disk: killed and restarted, it
+ * comes back with the messages it held, as AWS would after an outage.
  */
-export async function startEmulatorProcess(): Promise<EmulatorProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ingesta-faults-sqs-'));
-  chmodSync(dataDir, 0o700);
+export async function startEmulatorProcess(options: { persistent?: boolean } = {}): Promise<EmulatorProcess> {
+  const dataDir = options.persistent ? mkdtempSync(join(tmpdir(), 'ingesta-faults-sqs-')) : undefined;
+  if (dataDir) chmodSync(dataDir, 0o700);
   const port = await freePort();
   let { child, ready } = await launch(port, dataDir);
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
@@ -84,7 +88,7 @@ export async function startEmulatorProcess(): Promise<EmulatorProcess> {
     },
     async destroy() {
       await kill();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -41,6 +41,8 @@ export interface LoadGenerator {
    * until its event is accepted. Rejects when that takes longer than `timeoutMs`.
    */
   stop(timeoutMs?: number): Promise<void>;
+  /** Gives up at once on every pending event (cleanup after a failure). */
+  abort(): void;
 }
 
 export function orderEventFor(source: string, id: string): CloudEvent {
@@ -86,16 +88,17 @@ export async function postUntilAccepted(
     const target = pick(options.targets());
     options.onAttempt?.(target);
     if (!target) {
-      await delay(100);
+      await delay(100, undefined, { signal: options.signal });
       continue;
     }
     const attempt: Attempt = { startedAt: Date.now(), endedAt: 0, target, status: 0, retryAfter: null };
     try {
+      const timeout = AbortSignal.timeout(10_000);
       const res = await fetch(`${target}/v1/events`, {
         method: 'POST',
         headers: { 'content-type': options.contentType ?? 'application/cloudevents+json' },
         body: options.body,
-        signal: AbortSignal.timeout(10_000),
+        signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
       });
       attempt.status = res.status;
       attempt.retryAfter = res.headers.get('retry-after');
@@ -111,7 +114,7 @@ export async function postUntilAccepted(
     attempt.endedAt = Date.now();
     options.attempts.push(attempt);
     if (attempt.status === 202) return;
-    await delay(retryDelayMs(attempt, failures, maxMs));
+    await delay(retryDelayMs(attempt, failures, maxMs), undefined, { signal: options.signal });
   }
 }
 
@@ -167,6 +170,10 @@ export function startLoad(options: LoadOptions): LoadGenerator {
       target === undefined
         ? currentTarget.size
         : [...currentTarget.values()].filter((t) => t === target).length,
+    abort() {
+      clearInterval(timer);
+      abort.abort();
+    },
     async stop(timeoutMs = 60_000) {
       clearInterval(timer);
       const all = Promise.all([...pending]);

@@ -13,6 +13,7 @@ import { migrateLatest } from '../../../db/migrate.ts';
 import { createTestDatabase } from '../../support/postgres.ts';
 import { type RunningProcess, spawnEntry } from '../../support/processes.ts';
 import { type EmulatorProcess, startEmulatorProcess } from './emulator.ts';
+import { type LoadGenerator, type LoadOptions, startLoad } from './load.ts';
 import { type RestartablePostgres, startRestartablePostgres } from './restartable-postgres.ts';
 
 /**
@@ -58,6 +59,8 @@ export interface Scenario {
   sqs: SQSClient;
   startApi(env?: Record<string, string>): Promise<ApiProcess>;
   startConsumer(env?: Record<string, string>): Promise<ConsumerProcess>;
+  /** Starts a load generator that `close()` aborts if the scenario fails before stopping it. */
+  startLoad(options: LoadOptions): LoadGenerator;
   queueUrl(queue: QueueName): string;
   queueDepth(queue: QueueName): Promise<{ visible: number; inFlight: number }>;
   /** Sends a message straight to the main queue, as another producer (or a redelivery) would; returns its id. */
@@ -132,15 +135,23 @@ async function migrated(url: string): Promise<void> {
  * restartable embedded one when `restartablePostgres` is asked for) and the emulator as its own
  * process. The api and consumer run as real processes started by the scenario.
  */
-export async function startScenario(options: { restartablePostgres?: boolean } = {}): Promise<Scenario> {
+export interface ScenarioOptions {
+  /** A PostgreSQL of the scenario's own that it may stop and start (default: a database on the shared one). */
+  restartablePostgres?: boolean;
+  /** Keep the emulator's state on disk, so that killing and restarting it loses nothing. */
+  persistentMessaging?: boolean;
+}
+
+export async function startScenario(options: ScenarioOptions = {}): Promise<Scenario> {
   const restartable = options.restartablePostgres ? await startRestartablePostgres() : undefined;
   const testDatabase = restartable ? undefined : await createTestDatabase();
   const databaseUrl = restartable?.url ?? testDatabase?.url ?? '';
   const processes: RunningProcess[] = [];
+  const loads: LoadGenerator[] = [];
   let emulator: EmulatorProcess | undefined;
   try {
     await migrated(databaseUrl);
-    emulator = await startEmulatorProcess();
+    emulator = await startEmulatorProcess({ persistent: options.persistentMessaging ?? false });
   } catch (err) {
     await restartable?.destroy();
     await testDatabase?.drop();
@@ -187,6 +198,11 @@ export async function startScenario(options: { restartablePostgres?: boolean } =
       processes.push(consumer);
       const ready = await consumer.waitForLog((l) => l.msg === 'consumer polling');
       return { process: consumer, adminPort: Number(ready.adminPort) };
+    },
+    startLoad(loadOptions) {
+      const load = startLoad(loadOptions);
+      loads.push(load);
+      return load;
     },
     queueUrl,
     async queueDepth(queue) {
@@ -277,6 +293,7 @@ export async function startScenario(options: { restartablePostgres?: boolean } =
       }
     },
     async close() {
+      for (const load of loads) load.abort();
       await Promise.all(processes.map((p) => p.stop('SIGKILL')));
       sqs.destroy();
       await db.end().catch(() => undefined);
@@ -293,7 +310,7 @@ export async function startScenario(options: { restartablePostgres?: boolean } =
  * lines of every process it started go to stderr so the failure can be read.
  */
 export async function withScenario(
-  options: { restartablePostgres?: boolean },
+  options: ScenarioOptions,
   body: (scenario: Scenario) => Promise<void>,
 ): Promise<void> {
   const scenario = await startScenario(options);

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { eventually, withScenario } from './support/scenario.ts';
+
+const outageMs = 6_000;
+
+/** Failed receives the consumer logged during the outage, for the backoff check below. */
+let receiveFailures: number | undefined;
+
+test('when the SNS/SQS emulator is down under load, then POST answers 503 with Retry-After and never 202, and retrying clients get everything stored', {
+  timeout: 120_000,
+}, async (t) => {
+  await withScenario({ persistentMessaging: true }, async (scenario) => {
+    const api = await scenario.startApi();
+    const consumer = await scenario.startConsumer();
+    const source = `/faults/messaging-outage/${crypto.randomUUID()}`;
+    const load = scenario.startLoad({ targets: () => [api.baseUrl], ratePerSec: 30, source });
+    await scenario.waitForStored(source, 30);
+
+    // A crash: whatever the emulator had accepted is on disk, as SNS and SQS keep what they took.
+    await scenario.emulator.kill('SIGKILL');
+    const downAt = Date.now();
+    await consumer.process.waitForLog((l) => l.msg === 'SQS receive failed');
+    // The outage lasts a fixed time: this is the scenario's clock, not a wait for an event.
+    await delay(outageMs);
+    const restartAt = Date.now();
+    await scenario.emulator.restart();
+
+    const duringOutage = load.attempts.filter((a) => a.startedAt >= downAt && a.endedAt <= restartAt);
+    t.diagnostic(
+      `${duringOutage.length} POSTs answered during the outage, slowest ` +
+        `${Math.max(...duringOutage.map((a) => a.endedAt - a.startedAt))} ms`,
+    );
+    assert.ok(duringOutage.length >= 50, 'clients kept trying during the outage');
+    for (const attempt of duringOutage) {
+      assert.equal(attempt.status, 503, 'never a 202 without SNS');
+      assert.equal(attempt.code, 'DEPENDENCY_UNAVAILABLE');
+      assert.ok(Number(attempt.retryAfter) >= 1, 'with Retry-After');
+    }
+    assert.equal(
+      (await fetch(`http://127.0.0.1:${consumer.adminPort}/livez`)).status,
+      200,
+      'an SQS outage is not a reason to restart the consumer',
+    );
+
+    await eventually('a POST to be accepted again', async () =>
+      load.attempts.some((a) => a.startedAt > restartAt && a.status === 202) ? true : undefined,
+    );
+    await load.stop();
+    await scenario.waitForStored(source, load.accepted.size, 60_000);
+    await scenario.reconcile(source, load.accepted);
+    await eventually(
+      'the queue to drain',
+      async () => {
+        const depth = await scenario.queueDepth('main');
+        return depth.visible + depth.inFlight === 0 ? true : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    assert.deepEqual(
+      await scenario.queueDepth('dlq'),
+      { visible: 0, inFlight: 0 },
+      'nothing reached the DLQ',
+    );
+    receiveFailures = consumer.process.logs.filter((l) => l.msg === 'SQS receive failed').length;
+    t.diagnostic(
+      `the consumer logged ${receiveFailures} failed receives over the ${outageMs / 1000} s outage`,
+    );
+  });
+});
+
+describe('consumer receive backoff', () => {
+  test('when SQS cannot be reached, then each poller backs off instead of retrying at once', {
+    todo:
+      'consumer/consumer.ts leaves sqs-consumer’s pollingWaitTimeMs at 0, and sqs-consumer only pauses ' +
+      'after credential/throttling errors: a refused connection is retried at once, one warning each',
+  }, () => {
+    assert.ok(receiveFailures !== undefined, 'the outage scenario ran');
+    // Two pollers backing off to at least a second between tries would log about 12 in 6 s.
+    assert.ok(receiveFailures <= 30, `${receiveFailures} failed receives in ${outageMs / 1000} s`);
+  });
+});

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TcpProxy } from '../support/tcp-proxy.ts';
+import { eventually, faultEnv, scrapeMetric, withScenario } from './support/scenario.ts';
+
+const shutdownTimeoutMs = Number(faultEnv.SHUTDOWN_TIMEOUT_MS);
+
+const proxyFor = (url: string) => {
+  const u = new URL(url);
+  return new TcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
+};
+
+test('when the API and the consumer get SIGTERM under load, then in-flight work completes, they exit 0 in time and nothing accepted is lost', {
+  timeout: 120_000,
+}, async (t) => {
+  await withScenario({}, async (scenario) => {
+    // The first API's publishes and the consumer's queries go through proxies that can hold them.
+    const snsProxy = proxyFor(scenario.emulator.endpoint);
+    const dbProxy = proxyFor(scenario.databaseUrl);
+    await Promise.all([snsProxy.start(), dbProxy.start()]);
+    try {
+      const leaving = await scenario.startApi({
+        AWS_ENDPOINT_URL: snsProxy.wrap(scenario.emulator.endpoint).replace(/\/$/, ''),
+      });
+      const staying = await scenario.startApi();
+      // A load balancer's view: the leaving API stays a target until it has exited.
+      const targets = new Set([leaving.baseUrl, staying.baseUrl]);
+      const source = `/faults/sigterm/${crypto.randomUUID()}`;
+      const load = scenario.startLoad({ targets: () => [...targets], ratePerSec: 40, source });
+      const consumerEnv = { DATABASE_URL: dbProxy.wrap(scenario.databaseUrl), LOG_LEVEL: 'debug' };
+      let consumer = await scenario.startConsumer(consumerEnv);
+      await scenario.waitForStored(source, 40);
+
+      // The API: SIGTERM while requests wait on SNS.
+      snsProxy.pause();
+      await eventually(
+        'requests in flight on the leaving API',
+        async () => (load.inFlight(leaving.baseUrl) >= 3 ? true : undefined),
+        { intervalMs: 10 },
+      );
+      const apiSigtermAt = Date.now();
+      const apiExit = leaving.process.stop('SIGTERM');
+      await leaving.process.waitForLog((l) => l.msg === 'shutting down');
+      const ready = await fetch(`http://127.0.0.1:${leaving.adminPort}/readyz`);
+      assert.equal(ready.status, 503, 'readiness turns off first');
+      snsProxy.resume();
+      assert.equal(await apiExit, 0, 'the API exits 0');
+      const apiExitedAt = Date.now();
+      targets.delete(leaving.baseUrl);
+      assert.ok(apiExitedAt - apiSigtermAt < shutdownTimeoutMs, 'within SHUTDOWN_TIMEOUT_MS');
+      const held = load.attempts.filter(
+        (a) => a.target === leaving.baseUrl && a.startedAt < apiSigtermAt && a.endedAt >= apiSigtermAt,
+      );
+      assert.ok(held.length >= 3, `${held.length} requests were in flight at SIGTERM`);
+      assert.deepEqual(
+        held.map((a) => a.status),
+        held.map(() => 202),
+        'requests in flight at SIGTERM are answered 202',
+      );
+      const refused = load.attempts.filter(
+        (a) => a.target === leaving.baseUrl && a.startedAt >= apiSigtermAt,
+      );
+      assert.ok(
+        refused.every((a) => a.status === 0 || a.status === 202),
+        'a request reaching the leaving API after SIGTERM is served or refused, never failed',
+      );
+      t.diagnostic(
+        `API: ${held.length} requests in flight at SIGTERM, exit after ${apiExitedAt - apiSigtermAt} ms, ` +
+          `${refused.filter((a) => a.status === 0).length} later connection errors retried elsewhere`,
+      );
+
+      // The consumer: SIGTERM while a batch waits on PostgreSQL.
+      dbProxy.pause();
+      await eventually('a batch in flight, waiting on the database', async () => {
+        const used = await scrapeMetric(consumer.adminPort, 'ingesta_db_pool_connections', { state: 'used' });
+        const { inFlight } = await scenario.queueDepth('main');
+        return used >= 1 && inFlight >= 1 ? true : undefined;
+      });
+      const consumerSigtermAt = Date.now();
+      const consumerExit = consumer.process.stop('SIGTERM');
+      await consumer.process.waitForLog((l) => l.msg === 'shutting down');
+      dbProxy.resume();
+      assert.equal(await consumerExit, 0, 'the consumer exits 0');
+      const consumerExitedAt = Date.now();
+      assert.ok(consumerExitedAt - consumerSigtermAt < shutdownTimeoutMs, 'within SHUTDOWN_TIMEOUT_MS');
+      const logs = consumer.process.logs;
+      const shutdownAt = logs.findIndex((l) => l.msg === 'shutting down');
+      assert.ok(
+        logs.slice(shutdownAt).some((l) => l.msg === 'batch stored' && Number(l.inserted) > 0),
+        'the batch in flight at SIGTERM was stored and acknowledged before exit',
+      );
+      assert.ok(logs.some((l) => l.msg === 'shutdown complete'));
+      t.diagnostic(`consumer: exit after ${consumerExitedAt - consumerSigtermAt} ms`);
+
+      consumer = await scenario.startConsumer(consumerEnv);
+      await scenario.waitForStored(source, load.accepted.size + 40);
+      await load.stop();
+      await scenario.waitForStored(source, load.accepted.size, 60_000);
+      await scenario.reconcile(source, load.accepted);
+      assert.deepEqual(await scenario.queueDepth('dlq'), { visible: 0, inFlight: 0 });
+    } finally {
+      await snsProxy.stop();
+      await dbProxy.stop();
+    }
+  });
+});
