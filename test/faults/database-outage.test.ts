@@ -13,7 +13,9 @@ test('when PostgreSQL is down for 20 s under load, then reads fail fast, intake 
   await withScenario({ restartablePostgres: true }, async (scenario) => {
     const postgres = scenario.restartablePostgres!;
     const api = await scenario.startApi();
-    const consumer = await scenario.startConsumer();
+    // Liveness fails after 10 s without a completed poll, unless polling is paused on purpose:
+    // the 20 s outage must not get the consumer restarted.
+    const consumer = await scenario.startConsumer({ CONSUMER_STALL_AFTER_SEC: '10' });
     const source = `/faults/database-outage/${crypto.randomUUID()}`;
     const load = scenario.startLoad({ targets: () => [api.baseUrl], ratePerSec: 30, source });
     await scenario.waitForStored(source, 30);
