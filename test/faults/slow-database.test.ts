@@ -56,6 +56,8 @@ test('when the database is slow (locked, then stalled), then no message is proce
       // 1. Locked: every INSERT waits on the lock until the statement timeout cancels it.
       await lock.query('begin');
       await lock.query('lock table events in exclusive mode');
+      const read = await fetch(`${api.baseUrl}/v1/events?source=${encodeURIComponent(source)}&limit=1`);
+      assert.equal(read.status, 200, 'reads go on while writes wait on the lock');
       const locked = await sampleFor(scenario, consumer.adminPort, lockMs);
       await lock.query('commit');
 
