@@ -115,7 +115,6 @@ describe('poison messages put straight on the queue under load', () => {
       assert.ok((attribute(m, rejectionAttributes.reason) ?? '').length > 10, `${c.name}: a reason`);
       assert.ok(!Number.isNaN(Date.parse(attribute(m, rejectionAttributes.rejectedAt) ?? '')), 'rejected-at');
       assert.equal(m.Body, c.body, `${c.name}: the original body is kept`);
-      assert.equal(m.Attributes?.ApproximateReceiveCount, '1', `${c.name}: moved on its first delivery`);
     }
   });
 
