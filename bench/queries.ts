@@ -153,28 +153,37 @@ export const queriesBenchmark: Benchmark = {
         },
       ];
       const results = new Map<string, { client: number[]; server: { p99Le: number }; bytes: number }>();
-      for (const c of cases) {
-        for (let i = 0; i < 3; i++) await get(base + c.path); // warm caches and JIT
-        const labels = { method: 'GET', route: c.route, status_code: '200' };
+      // The first and the deep page are requested alternately, so a spell of noise on this shared
+      // machine lands on both and their ratio holds; the other cases run one after another.
+      const groups = [cases.slice(0, 2), ...cases.slice(2).map((c) => [c])];
+      for (const group of groups) {
+        for (const c of group) for (let i = 0; i < 3; i++) await get(base + c.path); // warm caches and JIT
+        const labels = { method: 'GET', route: group[0]?.route as string, status_code: '200' };
         const before = histogram(await scrape(adminPort), 'http_server_request_duration_seconds', labels);
-        const timed: Timed = { clientMs: [], bytes: 0 };
+        const timed = new Map(group.map((c) => [c.name, { clientMs: [] as number[], bytes: 0 }]));
         for (let i = 0; i < repeats; i++) {
-          const { ms, body } = await get(base + c.path);
-          timed.clientMs.push(ms);
-          timed.bytes = body.length;
+          for (const c of group) {
+            const { ms, body } = await get(base + c.path);
+            const t = timed.get(c.name) as Timed;
+            t.clientMs.push(ms);
+            t.bytes = body.length;
+          }
         }
         const after = histogram(await scrape(adminPort), 'http_server_request_duration_seconds', labels);
-        const server = delta(after, before);
-        const sorted = timed.clientMs.sort((a, b) => a - b);
-        results.set(c.name, {
-          client: [percentile(sorted, 0.5), percentile(sorted, 0.99)],
-          server: { p99Le: bucketBound(0.99, server) },
-          bytes: timed.bytes,
-        });
-        context.progress(
-          `  ${c.name}: client p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms; ` +
-            `server p99 ≤ ${bucketBound(0.99, server) * 1000} ms; ${timed.bytes} bytes`,
-        );
+        const serverP99Le = bucketBound(0.99, delta(after, before));
+        for (const c of group) {
+          const t = timed.get(c.name) as Timed;
+          const sorted = t.clientMs.sort((x, y) => x - y);
+          results.set(c.name, {
+            client: [percentile(sorted, 0.5), percentile(sorted, 0.99)],
+            server: { p99Le: serverP99Le },
+            bytes: t.bytes,
+          });
+          context.progress(
+            `  ${c.name}: client p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms; ` +
+              `server p99 ≤ ${serverP99Le * 1000} ms${group.length > 1 ? ' (both pages)' : ''}; ${t.bytes} bytes`,
+          );
+        }
       }
       const benchmark = 'B4 queries';
       const first = results.get(cases[0]?.name as string);

@@ -34,6 +34,20 @@ export const telemetryBenchmark: Benchmark = {
               await scrape(Number(api.ready.adminPort));
             },
           },
+          {
+            name: 'tracing on, 10 % sampled',
+            kind: 'api',
+            apiEnv: {
+              OTEL_TRACES_EXPORTER: 'otlp',
+              OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
+              OTEL_SERVICE_NAME: 'ingesta-api',
+              OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+              OTEL_TRACES_SAMPLER_ARG: '0.1',
+            },
+            during: async (api) => {
+              await scrape(Number(api.ready.adminPort));
+            },
+          },
         ],
         database,
         emulator,
@@ -42,7 +56,8 @@ export const telemetryBenchmark: Benchmark = {
       });
       const off = runs.get('tracing off');
       const on = runs.get('tracing on');
-      if (!off || !on) throw new Error('missing telemetry runs');
+      const sampled = runs.get('tracing on, 10 % sampled');
+      if (!off || !on || !sampled) throw new Error('missing telemetry runs');
       context.progress(`  OTLP sink received ${sink.requests()} export requests`);
       if (sink.requests() === 0) throw new Error('tracing was on but no span reached the OTLP sink');
       const benchmark = 'B6 telemetry cost';
@@ -51,6 +66,15 @@ export const telemetryBenchmark: Benchmark = {
           { benchmark, name: 'API throughput, tracing + metrics on', unit: 'req/s', value: on.okPerSec },
           { name: 'tracing off', value: off.okPerSec },
           (r) => ({ text: 'ratio ≥ 0.85', met: r >= 0.85 }),
+        ),
+        compare(
+          {
+            benchmark,
+            name: 'API throughput, 10 % of traces sampled',
+            unit: 'req/s',
+            value: sampled.okPerSec,
+          },
+          { name: 'tracing off', value: off.okPerSec },
         ),
         compare(
           { benchmark, name: 'API p99, tracing + metrics on', unit: 'ms', value: on.p99Ms },
