@@ -19,22 +19,28 @@ export interface HeadlessBrowser {
  */
 export async function launchChromium(): Promise<HeadlessBrowser> {
   const profile = mkdtempSync(join(tmpdir(), 'ingesta-chromium-'));
-  // A persistent context is how Playwright takes a --user-data-dir: here a fresh one per run.
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  let context: BrowserContext;
+  try {
+    // A persistent context is how Playwright takes a --user-data-dir: here a fresh one per run.
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  } catch (err) {
+    rmSync(profile, { recursive: true, force: true });
+    throw err;
+  }
   return {
     context,
     async close() {
