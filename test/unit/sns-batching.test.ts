@@ -120,6 +120,25 @@ describe('SNS publisher batching across requests', () => {
     await Promise.all([first, ...requests]);
   });
 
+  test('when queued messages of several requests exceed 256 KiB, then no call carries more', async () => {
+    const { sns, calls } = heldSns();
+    const publisher = publisherFor(sns);
+    const first = publisher.publish([message('x')]);
+    await nextTurn();
+    const big = (id: string) =>
+      toOutgoingMessage({ specversion: '1.0', id, source: '/s', type: 't', data: 'x'.repeat(100 * 1024) }, 0);
+    const requests = ['b1', 'b2', 'b3'].map((id) => publisher.publish([big(id)]));
+    mock.timers.tick(lingerMs);
+    await nextTurn();
+    assert.deepEqual(
+      calls.map((c) => c.events),
+      [['x'], ['b1', 'b2'], ['b3']],
+      'two 100 KiB messages fit in a call, a third does not',
+    );
+    for (const c of calls) c.answer();
+    await Promise.all([first, ...requests]);
+  });
+
   test('when SNS rejects one entry of a shared call, then only the request it belongs to fails', async () => {
     const { sns, calls } = heldSns();
     const publisher = publisherFor(sns);
