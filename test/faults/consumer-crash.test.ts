@@ -4,6 +4,7 @@ import { TcpProxy } from '../support/tcp-proxy.ts';
 import {
   type ConsumerProcess,
   eventually,
+  openPoolConnections,
   type Scenario,
   scrapeMetric,
   withScenario,
@@ -32,6 +33,8 @@ test('when the consumer is SIGKILLed mid-batch, before and after COMMIT, then af
     const sqsProxy = new TcpProxy({ host: sqsUrl.hostname, port: Number(sqsUrl.port) });
     await Promise.all([dbProxy.start(), sqsProxy.start()]);
     const consumerEnv = {
+      DATABASE_POOL_MAX: '2',
+      CONSUMER_POLLERS: '2',
       DATABASE_URL: dbProxy.wrap(scenario.databaseUrl),
       AWS_ENDPOINT_URL: sqsProxy.wrap(scenario.emulator.endpoint).replace(/\/$/, ''),
     };
@@ -43,6 +46,7 @@ test('when the consumer is SIGKILLed mid-batch, before and after COMMIT, then af
       await scenario.waitForStored(source, 30);
 
       // 1. Killed with its INSERT sent but not committed: the batch comes back after the visibility timeout.
+      await openPoolConnections(consumer.adminPort, 2);
       dbProxy.pause();
       await batchWaitingOnDatabase(scenario, consumer);
       assert.equal(await consumer.process.stop('SIGKILL'), null);
@@ -53,6 +57,7 @@ test('when the consumer is SIGKILLed mid-batch, before and after COMMIT, then af
 
       // 2. Killed after COMMIT, before the DeleteMessageBatch reached SQS: the batch is redelivered
       // and must be recognised as already stored (no second row, no second rollup count).
+      await openPoolConnections(consumer.adminPort, 2);
       dbProxy.pause();
       await batchWaitingOnDatabase(scenario, consumer);
       sqsProxy.pause();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TcpProxy } from '../support/tcp-proxy.ts';
-import { eventually, withScenario } from './support/scenario.ts';
+import { eventually, openPoolConnections, withScenario } from './support/scenario.ts';
 
 const stallAfterSec = 10;
 
@@ -17,6 +17,8 @@ test('when the consumer stops completing polls (its queries hang, no error), the
       const consumer = await scenario.startConsumer({
         DATABASE_URL: proxy.wrap(scenario.databaseUrl),
         CONSUMER_STALL_AFTER_SEC: String(stallAfterSec),
+        DATABASE_POOL_MAX: '2',
+        CONSUMER_POLLERS: '2',
       });
       const livez = async () => {
         const res = await fetch(`http://127.0.0.1:${consumer.adminPort}/livez`);
@@ -27,7 +29,10 @@ test('when the consumer stops completing polls (its queries hang, no error), the
       await scenario.waitForStored(source, 20);
       assert.equal((await livez()).status, 200);
 
-      // Every poller ends up waiting on a query that never returns: no error, no progress.
+      // Each poller's next query goes out on an open connection and waits for an answer that never
+      // comes: no error, no progress. (Were a new connection needed, its connect timeout would
+      // report an outage, and an outage pauses polling on purpose.)
+      await openPoolConnections(consumer.adminPort, 2);
       proxy.pause();
       const stalledAt = Date.now();
       const failed = await eventually(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TcpProxy } from '../support/tcp-proxy.ts';
-import { eventually, faultEnv, scrapeMetric, withScenario } from './support/scenario.ts';
+import { eventually, faultEnv, openPoolConnections, scrapeMetric, withScenario } from './support/scenario.ts';
 
 const shutdownTimeoutMs = Number(faultEnv.SHUTDOWN_TIMEOUT_MS);
 
@@ -27,7 +27,12 @@ test('when the API and the consumer get SIGTERM under load, then in-flight work 
       const targets = new Set([leaving.baseUrl, staying.baseUrl]);
       const source = `/faults/sigterm/${crypto.randomUUID()}`;
       const load = scenario.startLoad({ targets: () => [...targets], ratePerSec: 40, source });
-      const consumerEnv = { DATABASE_URL: dbProxy.wrap(scenario.databaseUrl), LOG_LEVEL: 'debug' };
+      const consumerEnv = {
+        DATABASE_URL: dbProxy.wrap(scenario.databaseUrl),
+        DATABASE_POOL_MAX: '2',
+        CONSUMER_POLLERS: '2',
+        LOG_LEVEL: 'debug',
+      };
       let consumer = await scenario.startConsumer(consumerEnv);
       await scenario.waitForStored(source, 40);
 
@@ -70,6 +75,7 @@ test('when the API and the consumer get SIGTERM under load, then in-flight work 
       );
 
       // The consumer: SIGTERM while a batch waits on PostgreSQL.
+      await openPoolConnections(consumer.adminPort, 2);
       dbProxy.pause();
       await eventually('a batch in flight, waiting on the database', async () => {
         const used = await scrapeMetric(consumer.adminPort, 'ingesta_db_pool_connections', { state: 'used' });

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { TcpProxy } from '../support/tcp-proxy.ts';
-import { faultEnv, type Scenario, scrapeMetric, withScenario } from './support/scenario.ts';
+import {
+  faultEnv,
+  openPoolConnections,
+  type Scenario,
+  scrapeMetric,
+  withScenario,
+} from './support/scenario.ts';
 
 const poolMax = 2;
 const lockMs = 8_000;
@@ -62,6 +68,7 @@ test('when the database is slow (locked, then stalled), then no message is proce
       await lock.query('commit');
 
       // 2. Stalled: the consumer's connections hang (a slow network, a stuck server) for a while.
+      await openPoolConnections(consumer.adminPort, poolMax);
       proxy.pause();
       const stalled = await sampleFor(scenario, consumer.adminPort, stallMs);
       proxy.resume();

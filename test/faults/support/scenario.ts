@@ -121,6 +121,19 @@ export async function scrapeMetric(
   return 0;
 }
 
+/**
+ * Resolves once the process's pool holds `count` open connections (concurrent readiness checks make
+ * it open them). A scenario that then holds the database's traffic knows each query waits on an open
+ * connection for an answer, rather than failing a connect timeout, which reads as an outage.
+ */
+export async function openPoolConnections(adminPort: number, count: number): Promise<void> {
+  const pool = (state: string) => scrapeMetric(adminPort, 'ingesta_db_pool_connections', { state });
+  await eventually(`${count} open pool connections`, async () => {
+    await Promise.all(Array.from({ length: count * 2 }, () => fetch(`http://127.0.0.1:${adminPort}/readyz`)));
+    return (await pool('used')) + (await pool('idle')) >= count ? true : undefined;
+  });
+}
+
 async function migrated(url: string): Promise<void> {
   const migrator = createDatabase({ url, poolMax: 1, statementTimeoutMs: 10_000, applicationName: 'test' });
   try {
