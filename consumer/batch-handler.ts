@@ -4,6 +4,7 @@ import {
   type Message,
   type MessageAttributeValue,
   SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { type Link, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -51,6 +52,47 @@ export type BatchOutcome =
 
 const receiveCount = (m: Message) => Number(m.Attributes?.ApproximateReceiveCount ?? 1);
 
+/** SQS's limits on one SendMessageBatch call: entries, and bytes of bodies and attributes together. */
+const maxEntriesPerCall = 10;
+const maxBytesPerCall = 1024 * 1024;
+
+const entryBytes = (e: SendMessageBatchRequestEntry) =>
+  Buffer.byteLength(e.MessageBody ?? '') +
+  Object.entries(e.MessageAttributes ?? {}).reduce(
+    (sum, [name, a]) =>
+      sum +
+      Buffer.byteLength(name) +
+      Buffer.byteLength(a.DataType ?? '') +
+      Buffer.byteLength(a.StringValue ?? '') +
+      (a.BinaryValue?.byteLength ?? 0),
+    0,
+  );
+
+/**
+ * Splits entries into SendMessageBatch calls within SQS's limits, in order. An entry too big for a
+ * call of its own goes alone: SQS refuses it and the message stays on its queue, where the
+ * queue's redrive policy moves it to the DLQ after maxReceiveCount deliveries.
+ */
+export function chunkForSendMessageBatch(
+  entries: SendMessageBatchRequestEntry[],
+): SendMessageBatchRequestEntry[][] {
+  const chunks: SendMessageBatchRequestEntry[][] = [];
+  let current: SendMessageBatchRequestEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = entryBytes(entry);
+    if (current.length === maxEntriesPerCall || (current.length > 0 && bytes + size > maxBytesPerCall)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 /** Sends one SQS batch request and fails if any entry failed: callers treat it as all-or-nothing. */
 async function allOrNothing(
   what: string,
@@ -82,36 +124,42 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
           ),
         );
 
-  async function moveToDlq(rejected: RejectedMessage[]) {
-    if (rejected.length === 0) return;
+  /**
+   * Copies rejects to the DLQ with their reason, then deletes them; returns how many moved. When
+   * the DLQ cannot be reached the rest stay on the queue; SQS's own redrive is the backstop.
+   */
+  async function moveToDlq(rejected: RejectedMessage[]): Promise<number> {
+    if (rejected.length === 0) return 0;
     const rejectedAt = new Date().toISOString();
-    await allOrNothing('SendMessageBatch to DLQ', () =>
-      sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: dlqUrl,
-          Entries: rejected.map(({ message, code, reason }, i) => {
-            const attributes: Record<string, MessageAttributeValue> = {
-              ...(message.MessageAttributes ?? {}),
-            };
-            attributes[rejectionAttributes.code] = { DataType: 'String', StringValue: code };
-            attributes[rejectionAttributes.reason] = {
-              DataType: 'String',
-              StringValue: reason.slice(0, 1024),
-            };
-            attributes[rejectionAttributes.rejectedAt] = { DataType: 'String', StringValue: rejectedAt };
-            return {
-              Id: String(i),
-              MessageBody: message.Body || '(empty body)',
-              MessageAttributes: attributes,
-            };
-          }),
-        }),
-      ),
-    );
-    await deleteMessages(rejected.map((r) => r.message));
-    metrics.eventsStored.inc({ outcome: 'rejected' }, rejected.length);
-    for (const r of rejected)
-      log.warn({ messageId: r.message.MessageId, code: r.code, reason: r.reason }, 'message moved to DLQ');
+    const entries = rejected.map(({ message, code, reason }, i) => {
+      const attributes: Record<string, MessageAttributeValue> = { ...(message.MessageAttributes ?? {}) };
+      attributes[rejectionAttributes.code] = { DataType: 'String', StringValue: code };
+      attributes[rejectionAttributes.reason] = { DataType: 'String', StringValue: reason.slice(0, 1024) };
+      attributes[rejectionAttributes.rejectedAt] = { DataType: 'String', StringValue: rejectedAt };
+      return { Id: String(i), MessageBody: message.Body || '(empty body)', MessageAttributes: attributes };
+    });
+    // Oversize rejects are common here: a batch of them must not exceed one call's limits. Each
+    // chunk is deleted once it is in the DLQ, so a later failure does not copy it there twice.
+    let moved = 0;
+    try {
+      for (const chunk of chunkForSendMessageBatch(entries)) {
+        await allOrNothing('SendMessageBatch to DLQ', () =>
+          sqs.send(new SendMessageBatchCommand({ QueueUrl: dlqUrl, Entries: chunk })),
+        );
+        const messages = chunk.map((e) => rejected[Number(e.Id)] as RejectedMessage);
+        await deleteMessages(messages.map((r) => r.message));
+        moved += messages.length;
+        metrics.eventsStored.inc({ outcome: 'rejected' }, messages.length);
+        for (const r of messages)
+          log.warn(
+            { messageId: r.message.MessageId, code: r.code, reason: r.reason },
+            'message moved to DLQ',
+          );
+      }
+    } catch (err) {
+      log.error({ err, count: rejected.length - moved }, 'could not move rejected messages to the DLQ');
+    }
+    return moved;
   }
 
   /** Exponential backoff by delivery count, capped by the visibility timeout. */
@@ -137,14 +185,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
   const queueName = queueUrl.split('/').at(-1) ?? queueUrl;
 
   async function storeBatch(valid: ValidMessage[], rejected: RejectedMessage[]): Promise<BatchOutcome> {
-    // If the DLQ is unreachable the rejects stay on the queue; SQS's own redrive is the backstop.
-    const moved = await moveToDlq(rejected).then(
-      () => rejected.length,
-      (err: unknown) => {
-        log.error({ err, count: rejected.length }, 'could not move rejected messages to the DLQ');
-        return 0;
-      },
-    );
+    const moved = await moveToDlq(rejected);
     let result: { inserted: { source: string; id: string }[] };
     try {
       result = await repository.insertBatch(valid.map((v) => v.newEvent));
@@ -195,14 +236,13 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
           await retryLater([v.message]);
           return { kind: 'retry', rejected: outcome.rejected, error: err };
         }
-        await moveToDlq([
+        outcome.rejected += await moveToDlq([
           {
             message: v.message,
             code: 'STORE_REJECTED',
             reason: `PostgreSQL refused the row: ${(err as Error).message}`,
           },
         ]);
-        outcome.rejected++;
       }
     }
     return outcome;

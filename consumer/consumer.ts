@@ -9,7 +9,7 @@ export interface ConsumerOptions {
   sqs: SQSClient;
   queueUrl: string;
   handleBatch: (messages: Message[]) => Promise<BatchOutcome>;
-  /** Resolves when the database answers; polled while the breaker is open. */
+  /** Resolves when the database would take a batch (up, and the tables not locked); polled while paused. */
   probeDatabase: () => Promise<void>;
   metrics: Metrics;
   log: Logger;
@@ -32,6 +32,12 @@ export interface EventConsumer {
   lastPollAt(): number;
   /** True while polling is deliberately paused because the database is down. */
   isPaused(): boolean;
+}
+
+/** Wait before the next receive after `failures` failed ones in a row: 250 ms doubling to 10 s, ±20 %. */
+export function receiveBackoffMs(failures: number, random: () => number = Math.random): number {
+  const base = Math.min(250 * 2 ** Math.max(0, failures - 1), 10_000);
+  return Math.round(base * (0.8 + 0.4 * random()));
 }
 
 /**
@@ -98,8 +104,26 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
       markPoll();
       options.receipts?.empty();
     });
-    consumer.on('error', (err) => {
-      if (!stopping) log.warn({ err, poller: index }, 'SQS receive failed');
+    // sqs-consumer retries a failed receive at once (it pauses only after credential errors): back
+    // off exponentially instead, so an SQS outage is not a hot loop of requests and warnings.
+    let receiveFailures = 0;
+    const resetBackoff = () => {
+      if (receiveFailures === 0) return;
+      receiveFailures = 0;
+      consumer.updateOption('pollingWaitTimeMs', 0);
+    };
+    consumer.on('empty', resetBackoff);
+    consumer.on('message_received', resetBackoff);
+    consumer.on('error', (err, message) => {
+      if (stopping) return;
+      if (message !== undefined) {
+        log.warn({ err, poller: index }, 'SQS call failed');
+        return;
+      }
+      receiveFailures++;
+      const retryInMs = receiveBackoffMs(receiveFailures);
+      consumer.updateOption('pollingWaitTimeMs', retryInMs);
+      log.warn({ err, poller: index, failures: receiveFailures, retryInMs }, 'SQS receive failed');
     });
     consumer.on('processing_error', (err) => log.error({ err, poller: index }, 'batch handler failed'));
     return consumer;

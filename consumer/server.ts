@@ -48,7 +48,7 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
     sqs,
     queueUrl: c.queueUrl,
     handleBatch,
-    probeDatabase: () => repository.ping(),
+    probeDatabase: () => repository.probeWrites(),
     metrics,
     log,
     batchSize: c.batchSize,

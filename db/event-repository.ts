@@ -383,4 +383,15 @@ export class EventRepository {
   async ping(): Promise<void> {
     await this.#db.raw('select 1');
   }
+
+  /**
+   * Resolves when an INSERT of a batch would not wait on a lock right now: takes, without waiting,
+   * the lock an INSERT takes on each table it writes, then lets it go. Fails with 55P03 while a
+   * migration (or anyone) holds a conflicting lock, where `ping()` would pass.
+   */
+  async probeWrites(): Promise<void> {
+    await this.#db.transaction(async (trx) => {
+      await trx.raw('lock table events, event_rollups, event_type_rollups in row exclusive mode nowait');
+    });
+  }
 }

@@ -126,12 +126,7 @@ describe('poison messages put straight on the queue under load', () => {
     assert.equal(await stored('duplicate'), 0);
   });
 
-  test('when oversize poison waits in a backlog, then it reaches the DLQ with its reason on first delivery', {
-    todo:
-      'consumer/batch-handler.ts moveToDlq sends all of a batch’s rejects in one SendMessageBatch; five ' +
-      'oversize ones exceed the 1 MiB request limit (BatchRequestTooLong), are redelivered together ' +
-      'and end in the DLQ through SQS’s maxReceiveCount, without a reason',
-  }, async () => {
+  test('when oversize poison waits in a backlog, then it reaches the DLQ with its reason on first delivery', async () => {
     await consumer.process.stop();
     const backlog: PoisonCase[] = [];
     for (let i = 0; i < 5; i++) {
@@ -147,11 +142,22 @@ describe('poison messages put straight on the queue under load', () => {
         .then((l) => `the DLQ move failed: ${JSON.stringify(l.err)}`),
       eventually(
         'the backlog in the DLQ',
-        async () =>
-          (await scenario.queueDepth('dlq')).visible >= poison.length + backlog.length ? 'moved' : undefined,
+        async () => {
+          // The messages read by the earlier peek are still invisible: count both.
+          const depth = await scenario.queueDepth('dlq');
+          return depth.visible + depth.inFlight >= poison.length + backlog.length ? 'moved' : undefined;
+        },
         { signal: done.signal },
       ),
     ]).finally(() => done.abort());
     assert.equal(outcome, 'moved');
+    const moved = new Map((await scenario.peekAll('dlq')).map((m) => [attribute(m, 'fault-case'), m]));
+    for (const c of backlog) {
+      const m = moved.get(c.name);
+      assert.ok(m, `${c.name} is in the DLQ`);
+      // Only the consumer adds a code; SQS's redrive would move the message without one.
+      assert.equal(attribute(m, rejectionAttributes.code), 'EVENT_TOO_LARGE', `${c.name}: rejection code`);
+      assert.equal(m.Body, c.body, `${c.name}: the original body is kept`);
+    }
   });
 });

@@ -37,10 +37,12 @@ test('when the API and the consumer get SIGTERM under load, then in-flight work 
       await scenario.waitForStored(source, 40);
 
       // The API: SIGTERM while requests wait on SNS.
+      // A request sent after the pause cannot be answered before the resume: its publish is held.
       snsProxy.pause();
+      const pausedAt = Date.now();
       await eventually(
         'requests in flight on the leaving API',
-        async () => (load.inFlight(leaving.baseUrl) >= 3 ? true : undefined),
+        async () => (load.open(leaving.baseUrl, pausedAt).length >= 3 ? true : undefined),
         { intervalMs: 10 },
       );
       const apiSigtermAt = Date.now();

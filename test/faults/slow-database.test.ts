@@ -65,6 +65,7 @@ test('when the database is slow (locked, then stalled), then no message is proce
       const read = await fetch(`${api.baseUrl}/v1/events?source=${encodeURIComponent(source)}&limit=1`);
       assert.equal(read.status, 200, 'reads go on while writes wait on the lock');
       const locked = await sampleFor(scenario, consumer.adminPort, lockMs);
+      const unlockedAt = Date.now();
       await lock.query('commit');
 
       // 2. Stalled: the consumer's connections hang (a slow network, a stuck server) for a while.
@@ -89,6 +90,16 @@ test('when the database is slow (locked, then stalled), then no message is proce
       assert.ok(
         consumer.process.logs.some((l) => l.msg === 'database unavailable: pausing polling until it answers'),
         'a cancelled INSERT (statement timeout) was retried, not rejected',
+      );
+      // Polling stays paused while the lock is held: receives would only spend receive counts, and
+      // a lock held long enough would walk valid events into the DLQ.
+      const resumedAt = consumer.process.logs
+        .filter((l) => l.msg === 'database is back: resuming polling')
+        .map((l) => Date.parse(String(l.time)));
+      assert.ok(resumedAt.length > 0, 'polling resumed');
+      assert.ok(
+        resumedAt.every((at) => at >= unlockedAt),
+        `polling resumed only after the lock was released (${resumedAt.map((at) => at - unlockedAt).join(', ')} ms)`,
       );
       for (const s of samples) {
         assert.ok(s.poolUsed <= poolMax, `pool used ${s.poolUsed} ≤ DATABASE_POOL_MAX`);

@@ -191,7 +191,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       outcomes.emit('outcome', outcome);
       return outcome;
     },
-    probeDatabase: () => consumerRepository.ping(),
+    probeDatabase: () => consumerRepository.probeWrites(),
     metrics: consumerMetrics,
     log: testLog,
     batchSize: consumerConfig.consumer.batchSize,

@@ -34,8 +34,8 @@ export interface LoadGenerator {
   readonly accepted: Set<string>;
   /** Every attempt so far. */
   readonly attempts: Attempt[];
-  /** Events whose 202 is still outstanding, by the target of their current attempt. */
-  inFlight(target?: string): number;
+  /** Requests sent and not yet answered, to `target` when given, sent at or after `since` (Date.now()). */
+  open(target?: string, since?: number): Attempt[];
   /**
    * Stops starting new events and resolves once every started event got its 202: a client retries
    * until its event is accepted. Rejects when that takes longer than `timeoutMs`.
@@ -74,10 +74,10 @@ export async function postUntilAccepted(
     body: string;
     contentType?: string;
     attempts: Attempt[];
+    /** Attempts sent and not yet answered; each is added before it is sent and removed when it ends. */
+    open?: Set<Attempt>;
     maxRetryDelayMs?: number;
     signal?: AbortSignal;
-    /** Called with the target an attempt goes to, before it is sent. */
-    onAttempt?: (target: string | undefined) => void;
   },
   pick: (targets: string[]) => string | undefined = (targets) =>
     targets[Math.floor(Math.random() * targets.length)],
@@ -86,12 +86,12 @@ export async function postUntilAccepted(
   for (let failures = 0; ; failures++) {
     options.signal?.throwIfAborted();
     const target = pick(options.targets());
-    options.onAttempt?.(target);
     if (!target) {
       await delay(100, undefined, { signal: options.signal });
       continue;
     }
     const attempt: Attempt = { startedAt: Date.now(), endedAt: 0, target, status: 0, retryAfter: null };
+    options.open?.add(attempt);
     try {
       const timeout = AbortSignal.timeout(10_000);
       const res = await fetch(`${target}/v1/events`, {
@@ -112,6 +112,7 @@ export async function postUntilAccepted(
       attempt.status = 0;
     }
     attempt.endedAt = Date.now();
+    options.open?.delete(attempt);
     options.attempts.push(attempt);
     if (attempt.status === 202) return;
     await delay(retryDelayMs(attempt, failures, maxMs), undefined, { signal: options.signal });
@@ -125,8 +126,8 @@ export async function postUntilAccepted(
 export function startLoad(options: LoadOptions): LoadGenerator {
   const accepted = new Set<string>();
   const attempts: Attempt[] = [];
+  const open = new Set<Attempt>();
   const pending = new Set<Promise<void>>();
-  const currentTarget = new Map<string, string | undefined>();
   const abort = new AbortController();
   const startedAt = performance.now();
   let issued = 0;
@@ -141,15 +142,14 @@ export function startLoad(options: LoadOptions): LoadGenerator {
         targets: options.targets,
         body,
         attempts,
+        open,
         maxRetryDelayMs: options.maxRetryDelayMs ?? 2_000,
         signal: abort.signal,
-        onAttempt: (target) => currentTarget.set(id, target),
       },
       roundRobin,
     ).then(
       () => {
         accepted.add(id);
-        currentTarget.delete(id);
       },
       () => undefined,
     );
@@ -166,10 +166,8 @@ export function startLoad(options: LoadOptions): LoadGenerator {
   return {
     accepted,
     attempts,
-    inFlight: (target) =>
-      target === undefined
-        ? currentTarget.size
-        : [...currentTarget.values()].filter((t) => t === target).length,
+    open: (target, since = 0) =>
+      [...open].filter((a) => (target === undefined || a.target === target) && a.startedAt >= since),
     abort() {
       clearInterval(timer);
       abort.abort();
