@@ -71,7 +71,10 @@ export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): P
   const admin = createAdminServer({
     registry,
     log,
-    readiness: [{ name: 'database', check: () => repository.ping() }],
+    // Ingest needs SNS, not PostgreSQL: a database outage must not take the API out of the load
+    // balancer, or POSTs that would be accepted are refused at the edge. Reads answer 503 on their
+    // own meanwhile; /readyz still reports the database, as `degraded`.
+    readiness: [{ name: 'database', check: () => repository.ping(), required: false }],
   });
   const adminPort = await admin.listen(config.adminPort, host);
   log.info({ port, adminPort }, 'api listening');

@@ -7,6 +7,11 @@ export interface HealthCheck {
   name: string;
   /** Resolves when healthy, rejects with the reason otherwise. */
   check: () => Promise<void>;
+  /**
+   * False for a dependency only some of the work needs: its failure is reported in the body
+   * (`degraded`) but leaves the process ready. Default true.
+   */
+  required?: boolean;
 }
 
 export interface AdminServerOptions {
@@ -30,7 +35,7 @@ export interface AdminServer {
 
 async function runChecks(checks: HealthCheck[], timeoutMs: number) {
   const results = await Promise.all(
-    checks.map(async ({ name, check }) => {
+    checks.map(async ({ name, check, required = true }) => {
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
@@ -39,15 +44,19 @@ async function runChecks(checks: HealthCheck[], timeoutMs: number) {
             timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
           }),
         ]);
-        return { name, ok: true };
+        return { name, required, ok: true };
       } catch (err) {
-        return { name, ok: false, error: err instanceof Error ? err.message : String(err) };
+        return { name, required, ok: false, error: err instanceof Error ? err.message : String(err) };
       } finally {
         clearTimeout(timer);
       }
     }),
   );
-  return { ok: results.every((r) => r.ok), checks: results };
+  return {
+    ok: results.every((r) => r.ok || !r.required),
+    degraded: results.some((r) => !r.ok && !r.required),
+    checks: results,
+  };
 }
 
 /** The admin port: /metrics, /livez, /readyz. Never routed through the public API. */
@@ -82,6 +91,7 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
       if (draining) return send(res, 503, { ok: false, draining: true, checks: [] });
       void runChecks(readiness, checkTimeoutMs).then((result) => {
         if (!result.ok) log.warn({ checks: result.checks }, 'not ready');
+        else if (result.degraded) log.warn({ checks: result.checks }, 'ready, degraded');
         send(res, result.ok ? 200 : 503, result);
       });
       return;

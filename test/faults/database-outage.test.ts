@@ -7,6 +7,16 @@ const outageMs = 20_000;
 
 const status = async (url: string) => (await fetch(url)).status;
 
+interface Readiness {
+  ok: boolean;
+  degraded: boolean;
+  checks: { name: string; ok: boolean; required: boolean }[];
+}
+const readiness = async (url: string) => {
+  const res = await fetch(url);
+  return { status: res.status, body: (await res.json()) as Readiness };
+};
+
 test('when PostgreSQL is down for 20 s under load, then reads fail fast, intake goes on, and afterwards everything is stored with nothing in the DLQ', {
   timeout: 120_000,
 }, async (t) => {
@@ -27,7 +37,8 @@ test('when PostgreSQL is down for 20 s under load, then reads fail fast, intake 
       (l) => l.msg === 'database unavailable: pausing polling until it answers',
     );
 
-    // During the outage: reads answer 503 quickly, both processes report not ready, intake carries on.
+    // During the outage: reads answer 503 quickly, intake carries on, so the API stays in the load
+    // balancer (ready, reporting the database as degraded); the consumer reports not ready.
     const reads: { status: number; ms: number; retryAfter: string | null; code?: string }[] = [];
     while (Date.now() - downAt < outageMs) {
       const started = performance.now();
@@ -39,7 +50,14 @@ test('when PostgreSQL is down for 20 s under load, then reads fail fast, intake 
         retryAfter: res.headers.get('retry-after'),
         ...(body.code ? { code: body.code } : {}),
       });
-      assert.equal(await status(`http://127.0.0.1:${api.adminPort}/readyz`), 503, 'the API is not ready');
+      const apiReady = await readiness(`http://127.0.0.1:${api.adminPort}/readyz`);
+      assert.equal(apiReady.status, 200, 'the API stays ready: POSTs need SNS only');
+      assert.equal(apiReady.body.degraded, true);
+      assert.deepEqual(
+        apiReady.body.checks.map((c) => [c.name, c.ok, c.required]),
+        [['database', false, false]],
+        'the database is reported down',
+      );
       assert.equal(await status(`http://127.0.0.1:${consumer.adminPort}/readyz`), 503, 'nor the consumer');
       assert.equal(
         await status(`http://127.0.0.1:${consumer.adminPort}/livez`),
@@ -70,8 +88,8 @@ test('when PostgreSQL is down for 20 s under load, then reads fail fast, intake 
     );
 
     await consumer.process.waitForLog((l) => l.msg === 'database is back: resuming polling');
-    await eventually('the API to be ready again', async () =>
-      (await status(`http://127.0.0.1:${api.adminPort}/readyz`)) === 200 ? true : undefined,
+    await eventually('the API to report the database up again', async () =>
+      (await readiness(`http://127.0.0.1:${api.adminPort}/readyz`)).body.degraded ? undefined : true,
     );
     await load.stop();
     await scenario.waitForStored(source, load.accepted.size, 60_000);
