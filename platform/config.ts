@@ -9,7 +9,7 @@ import { z } from 'zod';
  * Which process is being configured: each requires a different subset of variables. `local` is
  * `npm start` before it has made its own database and emulator: it requires nothing.
  */
-export type Role = 'api' | 'consumer' | 'migrate' | 'local';
+export type Role = 'api' | 'consumer' | 'migrate' | 'dlq' | 'local';
 
 interface Variable {
   description: string;
@@ -33,11 +33,11 @@ export const configVariables = {
   INGEST_TOPIC_ARN: { description: 'ARN of the SNS topic events are published to.', requiredFor: ['api'] },
   INGEST_QUEUE_URL: {
     description: 'URL of the SQS queue subscribed to the topic.',
-    requiredFor: ['consumer'],
+    requiredFor: ['consumer', 'dlq'],
   },
   INGEST_DLQ_URL: {
     description: 'URL of the dead-letter queue; poison messages are moved there with a reason.',
-    requiredFor: ['consumer'],
+    requiredFor: ['consumer', 'dlq'],
   },
   PORT: { description: 'HTTP API port; 0 picks a free one. Default 8080.' },
   ADMIN_PORT: {
@@ -55,7 +55,7 @@ export const configVariables = {
   },
   CONSUMER_POLLERS: {
     description:
-      'Concurrent pollers, each handling one batch at a time; at most DATABASE_POOL_MAX. Default 2.',
+      'Concurrent pollers, each handling one batch at a time; at most DATABASE_POOL_MAX. Default 10.',
   },
   CONSUMER_STALL_AFTER_SEC: {
     description: '/livez fails when no poll has completed for this long, in s. Default 90.',
@@ -129,7 +129,7 @@ const schema = z.object({
   CONSUMER_BATCH_SIZE: int(1, 10).default(10),
   CONSUMER_WAIT_TIME_SEC: int(0, 20).default(20),
   CONSUMER_VISIBILITY_TIMEOUT_SEC: int(10, 43_200).default(60),
-  CONSUMER_POLLERS: int(1, 50).default(2),
+  CONSUMER_POLLERS: int(1, 50).default(10),
   CONSUMER_STALL_AFTER_SEC: int(10, 3_600).default(90),
   QUEUE_METRICS_INTERVAL_MS: int(1_000, 600_000).default(15_000),
   AUTH_JWKS_URL: url.optional(),

@@ -133,11 +133,7 @@ export async function runDlqCli(
   }
   let config: Config;
   try {
-    // The consumer's configuration, minus the database it requires but this tool never uses.
-    config = loadConfig('consumer', {
-      ...env,
-      DATABASE_URL: env.DATABASE_URL || 'postgres://unused/dlq-tool',
-    });
+    config = loadConfig('dlq', env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     io.err(`dlq: ${err.message}`);

@@ -1,5 +1,5 @@
 import { AwsInstrumentation } from '@opentelemetry/instrumentation-aws-sdk';
-import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { ExpressInstrumentation, ExpressLayerType } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -13,7 +13,9 @@ export function startTracing(serviceName: string): void {
         // Probes and scrapes on the admin port are not traffic.
         ignoreIncomingRequestHook: (req) => /^\/(metrics|livez|readyz)\b/.test(req.url ?? ''),
       }),
-      new ExpressInstrumentation(),
+      // A span per middleware (parsers, auth, validator, limits) costs more than it tells: the
+      // route's span and the server span carry the timing that matters.
+      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
       new PgInstrumentation({ enhancedDatabaseReporting: false }),
       new AwsInstrumentation({ suppressInternalInstrumentation: true }),
     ],

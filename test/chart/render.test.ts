@@ -23,6 +23,7 @@ import {
   parseManifests,
   podSpecs,
   render,
+  renderError,
   renderManifests,
 } from './support/chart.ts';
 
@@ -129,6 +130,31 @@ describe('workloads', () => {
     }
   });
 
+  test('when traces are exported, then new traces are sampled at telemetry.sampleRatio, parent-based', () => {
+    const otel = (manifests: Manifest[], component: string) => {
+      const { data } = getManifest(manifests, 'ConfigMap', `-${component}`);
+      return [data.OTEL_TRACES_EXPORTER, data.OTEL_TRACES_SAMPLER, data.OTEL_TRACES_SAMPLER_ARG];
+    };
+    for (const component of ['api', 'consumer']) {
+      assert.deepEqual(otel(render(production), component), ['otlp', 'parentbased_traceidratio', '0.1']);
+      assert.deepEqual(
+        otel(render(defaults), component),
+        ['none', undefined, undefined],
+        'no export, no sampler',
+      );
+    }
+    const everything = renderManifests(defaults, [
+      '--set',
+      'telemetry.otlpEndpoint=http://collector:4318,telemetry.sampleRatio=1',
+    ]);
+    assert.deepEqual(otel(everything, 'api'), ['otlp', 'parentbased_traceidratio', '1']);
+    assert.match(
+      renderError(defaults, ['--set', 'telemetry.sampleRatio=1.5']),
+      /sampleRatio/,
+      'a ratio above 1 is refused',
+    );
+  });
+
   test('when a configuration value changes, then the pod template checksum changes and the pods roll', () => {
     const checksum = (manifests: Manifest[], name: string) =>
       getManifest(manifests, 'Deployment', name).spec.template.metadata.annotations['checksum/config'];
@@ -170,7 +196,7 @@ describe('workloads', () => {
   test('when memory limits are set, then NODE_OPTIONS sizes the heap at 75 % of the limit', () => {
     assert.equal(
       envValue(container(render(defaults), 'Deployment', '-api'), 'NODE_OPTIONS')?.value,
-      '--max-old-space-size=384',
+      '--max-old-space-size=576',
     );
     assert.equal(
       envValue(container(render(production), 'Deployment', '-consumer'), 'NODE_OPTIONS')?.value,

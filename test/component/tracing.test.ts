@@ -82,6 +82,16 @@ describe('tracing across processes', () => {
       insert,
       `an INSERT span in the trace: ${trace.map((s) => `${s.service}:${s.name}`).join(', ')}`,
     );
+    const apiSpans = trace.filter((s) => s.service === 'ingesta-api').map((s) => s.name);
+    assert.ok(
+      apiSpans.some((name) => name.startsWith('request handler')),
+      `the route's span among ${apiSpans.join(', ')}`,
+    );
+    assert.deepEqual(
+      apiSpans.filter((name) => name.startsWith('middleware')),
+      [],
+      'no span per middleware',
+    );
     const byId = new Map(trace.map((s) => [s.spanId, s]));
     let ancestor = byId.get(insert.parentSpanId);
     while (ancestor && ancestor !== processSpan) ancestor = byId.get(ancestor.parentSpanId);

@@ -41,6 +41,15 @@ describe('config', () => {
     );
   });
 
+  test('when the DLQ tool loads its configuration, then it needs both queues and no database', () => {
+    const queues = { INGEST_QUEUE_URL: base.INGEST_QUEUE_URL, INGEST_DLQ_URL: base.INGEST_DLQ_URL };
+    assert.equal(loadConfig('dlq', queues).consumer.dlqUrl, base.INGEST_DLQ_URL);
+    assert.deepEqual(
+      problemsOf(() => loadConfig('dlq', {})).map((p) => p.split(':')[0]),
+      ['INGEST_QUEUE_URL', 'INGEST_DLQ_URL'],
+    );
+  });
+
   test('when values are out of bounds or malformed, then each is reported with its name', () => {
     const problems = problemsOf(() =>
       loadConfig('api', {

@@ -206,6 +206,8 @@ OTEL_SERVICE_NAME: {{ printf "ingesta-%s" .component | quote }}
 {{- if $telemetry.otlpEndpoint }}
 OTEL_TRACES_EXPORTER: otlp
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ $telemetry.otlpEndpoint | quote }}
+OTEL_TRACES_SAMPLER: parentbased_traceidratio
+OTEL_TRACES_SAMPLER_ARG: {{ $telemetry.sampleRatio | toString | quote }}
 {{- else }}
 OTEL_TRACES_EXPORTER: none
 {{- end }}
