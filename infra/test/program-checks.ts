@@ -443,11 +443,12 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
       assert.deepEqual(binding.subjects, [
         { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: deployersGroup },
       ]);
+      const labels = resources.one('kubernetes:core/v1:Namespace', 'cluster-app').inputs.metadata.labels;
+      assert.equal(labels['pod-security.kubernetes.io/enforce'], 'restricted');
       assert.equal(
-        resources.one('kubernetes:core/v1:Namespace', 'cluster-app').inputs.metadata.labels[
-          'pod-security.kubernetes.io/enforce'
-        ],
-        'restricted',
+        labels['elbv2.k8s.aws/pod-readiness-gate-inject'],
+        'enabled',
+        'a rollout waits for the NLB to see new API pods healthy',
       );
     });
 

@@ -185,6 +185,9 @@ export class Cluster extends pulumi.ComponentResource {
           labels: {
             // Pods of the release must meet the restricted Pod Security Standard.
             'pod-security.kubernetes.io/enforce': 'restricted',
+            // The AWS Load Balancer Controller adds a readiness gate to pods behind a
+            // TargetGroupBinding: a rollout waits until the NLB reports the new pod healthy.
+            'elbv2.k8s.aws/pod-readiness-gate-inject': 'enabled',
           },
         },
       },
