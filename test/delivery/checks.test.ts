@@ -55,6 +55,20 @@ describe('ci workflow', () => {
     );
     jobRunning('npm run test:delivery');
   });
+
+  test('when ci runs, then the fault suite, the live Prometheus checks, the docs and the benchmark smoke run run too', () => {
+    for (const command of ['npm run test:faults', 'npm run bench -- --quick']) {
+      assert.equal(
+        jobRunning(command).env?.DATABASE_URL,
+        'postgres://postgres:postgres@localhost:5432/postgres',
+        `${command} has PostgreSQL`,
+      );
+    }
+    assert.ok(
+      runs(jobRunning('npm run test:prometheus')).includes('if ! command -v prometheus >/dev/null; then'),
+    );
+    assert.ok(jobRunning('npm run test:docs').env?.CHROMIUM_PATH, 'the docs job names a browser');
+  });
 });
 
 describe('security workflow', () => {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 
-/** Debian's `chromium` package; .ci/run installs it when missing. */
-export const chromiumPath = '/usr/bin/chromium';
+/** Debian's `chromium` package (.ci/run installs it when missing), or the browser CHROMIUM_PATH names. */
+export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 export const chromiumAvailable = existsSync(chromiumPath);
 
