@@ -1,4 +1,5 @@
 import { PublishBatchCommand, type PublishBatchRequestEntry, type SNSClient } from '@aws-sdk/client-sns';
+import { chunkWithin } from '../platform/batch-limits.ts';
 import type { OutgoingMessage } from '../platform/event-message.ts';
 import type { Logger } from '../platform/logger.ts';
 
@@ -45,21 +46,7 @@ const entryBytes = (m: OutgoingMessage) =>
 
 /** Splits messages into PublishBatch calls respecting both the entry and the byte limit. */
 export function chunkForPublishBatch(messages: OutgoingMessage[]): OutgoingMessage[][] {
-  const chunks: OutgoingMessage[][] = [];
-  let current: OutgoingMessage[] = [];
-  let bytes = 0;
-  for (const message of messages) {
-    const size = entryBytes(message);
-    if (current.length === maxEntriesPerCall || (current.length > 0 && bytes + size > maxBytesPerCall)) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(message);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  return chunkWithin(messages, entryBytes, { maxEntries: maxEntriesPerCall, maxBytes: maxBytesPerCall });
 }
 
 /** One message waiting for (or riding in) a PublishBatch call, settled on its own. */

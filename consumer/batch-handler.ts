@@ -10,6 +10,7 @@ import {
 import { type Link, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import type { EventRepository, NewEvent } from '../db/event-repository.ts';
+import { chunkWithin } from '../platform/batch-limits.ts';
 import type { EventValidator } from '../platform/cloud-event.ts';
 import { parseMessage, type RejectionCode } from '../platform/event-message.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -76,21 +77,7 @@ const entryBytes = (e: SendMessageBatchRequestEntry) =>
 export function chunkForSendMessageBatch(
   entries: SendMessageBatchRequestEntry[],
 ): SendMessageBatchRequestEntry[][] {
-  const chunks: SendMessageBatchRequestEntry[][] = [];
-  let current: SendMessageBatchRequestEntry[] = [];
-  let bytes = 0;
-  for (const entry of entries) {
-    const size = entryBytes(entry);
-    if (current.length === maxEntriesPerCall || (current.length > 0 && bytes + size > maxBytesPerCall)) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(entry);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  return chunkWithin(entries, entryBytes, { maxEntries: maxEntriesPerCall, maxBytes: maxBytesPerCall });
 }
 
 /** Sends one SQS batch request and fails if any entry failed: callers treat it as all-or-nothing. */
