@@ -33,7 +33,8 @@ const env = {
 const apiConfig = loadConfigOrExit('api', env);
 const consumerConfig = loadConfigOrExit('consumer', {
   ...env,
-  ADMIN_PORT: String(apiConfig.adminPort + 1),
+  // Next to the API's, or a free one of its own when the API's is picked at random (0).
+  ADMIN_PORT: String(apiConfig.adminPort === 0 ? 0 : apiConfig.adminPort + 1),
 });
 
 const migrator = createDatabase({ ...apiConfig.database, applicationName: 'ingesta-migrate' });

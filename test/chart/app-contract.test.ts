@@ -277,10 +277,13 @@ describe('rendered commands, environment and probes run against the app', () => 
   test('when the helm test pod command runs against the API Service ports, then it passes', async () => {
     const pod = getManifest(manifests, 'Pod', '-test');
     const container = pod.spec.containers[0];
-    const service = getManifest(manifests, 'Service', '-api');
     const api = appContainer(manifests, 'Deployment', '-api');
     const env = containerEnvironment(manifests, container);
-    for (const name of ['INGESTA_TEST_API_URL', 'INGESTA_TEST_ADMIN_URL']) {
+    for (const [name, suffix] of [
+      ['INGESTA_TEST_API_URL', '-api'],
+      ['INGESTA_TEST_ADMIN_URL', '-api-admin'],
+    ] as const) {
+      const service = getManifest(manifests, 'Service', suffix);
       // Service DNS name and port → the container port behind it, on this machine.
       const url = new URL(env[name]!);
       assert.equal(url.hostname, service.metadata.name);

@@ -28,7 +28,7 @@ describe('docs/operations.md', () => {
       );
     }
     const targets = forwards.map(([, name, , port]) => `${name}:${port}`);
-    for (const expected of ['ingesta-api:http', 'ingesta-api:admin', 'ingesta-consumer:admin']) {
+    for (const expected of ['ingesta-api:http', 'ingesta-api-admin:admin', 'ingesta-consumer:admin']) {
       assert.ok(targets.includes(expected), `no port-forward recipe for ${expected}`);
     }
   });

@@ -40,20 +40,19 @@ const hookWeight = (manifest: Manifest) =>
   Number(manifest.metadata.annotations?.['helm.sh/hook-weight'] ?? 0);
 
 describe('workloads', () => {
-  test('when rendered, then the API Service is ClusterIP with named ports http 8080 and admin 9464', () => {
-    const service = getManifest(render(defaults), 'Service', '-api');
-    assert.equal(service.spec.type, 'ClusterIP');
-    assert.deepEqual(
+  test('when rendered, then the API Service carries http 8080 only and the admin port 9464 has a Service of its own', () => {
+    const ports = (service: Manifest) =>
       service.spec.ports.map((port: { name: string; port: number; targetPort: string }) => [
         port.name,
         port.port,
         port.targetPort,
-      ]),
-      [
-        ['http', 8080, 'http'],
-        ['admin', 9464, 'admin'],
-      ],
-    );
+      ]);
+    const service = getManifest(render(defaults), 'Service', '-api');
+    assert.equal(service.spec.type, 'ClusterIP');
+    assert.deepEqual(ports(service), [['http', 8080, 'http']], 'the admin port is never exposed here');
+    const admin = getManifest(render(defaults), 'Service', '-api-admin');
+    assert.deepEqual(ports(admin), [['admin', 9464, 'admin']]);
+    assert.deepEqual(admin.spec.selector, service.spec.selector, 'the same pods');
     const consumerService = getManifest(render(defaults), 'Service', '-consumer');
     assert.deepEqual(consumerService.spec.ports[0], {
       name: 'admin',
@@ -511,11 +510,18 @@ describe('monitoring objects', () => {
     assert.deepEqual(monitor.spec.endpoints[0].path, '/metrics');
     assert.deepEqual(monitor.spec.selector.matchExpressions[0].values, ['api', 'consumer']);
     assert.equal(monitor.metadata.labels.release, 'kube-prometheus-stack');
-    for (const component of ['api', 'consumer']) {
-      const labels = getManifest(render(production), 'Service', `-${component}`).metadata.labels;
-      for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels))
-        assert.equal(labels[key], value);
+    const matches = (service: Manifest) =>
+      Object.entries(monitor.spec.selector.matchLabels).every(
+        ([key, value]) => service.metadata.labels[key] === value,
+      );
+    for (const name of ['-api-admin', '-consumer']) {
+      assert.ok(matches(getManifest(render(production), 'Service', name)), `the monitor selects *${name}`);
     }
+    assert.equal(
+      matches(getManifest(render(production), 'Service', '-api')),
+      false,
+      'not the traffic Service',
+    );
   });
 
   test('when the Prometheus Operator is absent, then no ServiceMonitor or PrometheusRule is rendered unless forced', () => {

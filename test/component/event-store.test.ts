@@ -60,6 +60,16 @@ describe('event store', () => {
       { start: '2026-01-10T00:00:00.000000Z', type: 'order.created', count: 1 },
       { start: '2026-01-10T00:00:00.000000Z', type: 'order.paid', count: 1 },
     ]);
+    // Whole buckets: `from` is rounded down to its bucket, and a bucket starting before `to` counts.
+    const inside = { from: '2026-01-10T08:00:30Z', to: '2026-01-10T08:00:40Z', bucket: 'minute' as const };
+    assert.deepEqual(await repository.stats({ ...inside, type: 'order.created' }), [
+      { start: '2026-01-10T08:00:00.000000Z', type: 'order.created', count: 2 },
+    ]);
+    assert.deepEqual(
+      await repository.stats({ from: '2026-01-10T08:00:00Z', to: '2026-01-10T08:01:00Z', bucket: 'minute' }),
+      [{ start: '2026-01-10T08:00:00.000000Z', type: 'order.created', count: 2 }],
+      'bounds on bucket edges are exact: the 08:01 bucket is left out',
+    );
   });
 
   test('when a page is taken from the middle, then pages continue newest first without gaps or repeats', async () => {

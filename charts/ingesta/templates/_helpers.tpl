@@ -54,6 +54,11 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* Marks the Services of admin ports, which the ServiceMonitor scrapes. */}}
+{{- define "ingesta.adminServiceLabel" -}}
+ingesta.io/admin: "true"
+{{- end }}
+
 {{/* Image ----------------------------------------------------------------------------------- */}}
 
 {{/* The image tag: image.tag or the chart's appVersion; never empty, never `latest`. */}}
