@@ -51,7 +51,7 @@ export const configVariables = {
   CONSUMER_WAIT_TIME_SEC: { description: 'SQS long-poll wait (0-20 s). Default 20.' },
   CONSUMER_VISIBILITY_TIMEOUT_SEC: {
     description:
-      'Visibility timeout requested on receive, in s; must exceed the handler timeout. Default 60.',
+      'Visibility timeout requested on receive, in s; more than three statement timeouts, so a batch ends before its messages reappear. Default 60.',
   },
   CONSUMER_POLLERS: {
     description:
