@@ -41,6 +41,7 @@ async function generate(database: BenchDatabase, count: number, endMs: number): 
           lateral (select to_timestamp($3::float8 / 1000) - (g * ($4::float8 / $2::int)) * interval '1 second') as x(t)`,
     [types, count, endMs, spanDays * 86_400],
   );
+  await database.query('insert into event_keys (source, id, time) select source, id, time from events');
   await database.query(
     `insert into event_rollups (bucket_width, bucket_start, type, source, count)
      select w.width, date_trunc(w.width, e.time, 'UTC'), e.type, e.source, count(*)
@@ -51,7 +52,7 @@ async function generate(database: BenchDatabase, count: number, endMs: number): 
     `insert into event_type_rollups (bucket_width, type, bucket_start, count)
      select bucket_width, type, bucket_start, sum(count) from event_rollups group by 1, 2, 3`,
   );
-  await database.query('vacuum analyze events, event_rollups, event_type_rollups');
+  await database.query('vacuum analyze events, event_keys, event_rollups, event_type_rollups');
 }
 
 interface Timed {

@@ -2,11 +2,16 @@ import { ConfigError, loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
 import { createDatabase } from './database.ts';
 import { migrateLatest, migrateRollback } from './migrate.ts';
+import { maintainPartitions } from './partitions.ts';
 
-/** `node db/cli.ts latest|rollback`: what the chart's migration hook Job and `npm run db:migrate` run. */
-const command = process.argv[2];
-if (command !== 'latest' && command !== 'rollback') {
-  console.error('usage: db/cli.ts latest|rollback');
+/**
+ * `node db/cli.ts latest|rollback|maintain`: what the chart's migration hook Job (`latest`), its
+ * maintenance CronJob (`maintain`) and `npm run db:migrate|db:rollback|db:maintain` run.
+ */
+const commands = ['latest', 'rollback', 'maintain'] as const;
+const command = process.argv[2] as (typeof commands)[number];
+if (!commands.includes(command)) {
+  console.error(`usage: db/cli.ts ${commands.join('|')}`);
   process.exit(2);
 }
 
@@ -17,22 +22,31 @@ try {
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(2);
 }
-const log = createLogger({ level: config.logLevel, name: 'ingesta-migrate' });
+const name = command === 'maintain' ? 'ingesta-maintenance' : 'ingesta-migrate';
+const log = createLogger({ level: config.logLevel, name });
 // DDL on a large table may legitimately run for minutes: the request-path statement timeout does not apply.
 const db = createDatabase({
   ...config.database,
   poolMax: 2,
   statementTimeoutMs: 600_000,
-  applicationName: 'ingesta-migrate',
+  applicationName: name,
 });
 try {
-  const names =
-    command === 'latest'
-      ? await migrateLatest(db, config.database.url)
-      : await migrateRollback(db, config.database.url);
-  log.info({ command, migrations: names }, names.length > 0 ? 'migrations done' : 'nothing to do');
+  if (command === 'maintain') {
+    const { created, dropped } = await maintainPartitions(db, { retentionDays: config.eventRetentionDays });
+    log.info(
+      { created, dropped, retentionDays: config.eventRetentionDays },
+      created.length + dropped.length > 0 ? 'partitions maintained' : 'nothing to do',
+    );
+  } else {
+    const names =
+      command === 'latest'
+        ? await migrateLatest(db, config.database.url)
+        : await migrateRollback(db, config.database.url);
+    log.info({ command, migrations: names }, names.length > 0 ? 'migrations done' : 'nothing to do');
+  }
 } catch (err) {
-  log.error({ err, command }, 'migration failed');
+  log.error({ err, command }, command === 'maintain' ? 'maintenance failed' : 'migration failed');
   process.exitCode = 1;
 } finally {
   await db.destroy();

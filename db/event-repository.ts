@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { CloudEvent } from '../platform/cloud-event.ts';
 import { type Database, isDatabaseUnavailable } from './database.ts';
+import { createPartitions, isMissingPartition } from './partitions.ts';
 
 export interface NewEvent {
   event: CloudEvent & { time: string };
@@ -146,8 +147,11 @@ const eventKey = (source: string, id: string) => `${source}\u0000${id}`;
 
 /**
  * Data access for the event store. Writes are one statement per batch (atomic on its own): a
- * multi-row INSERT … ON CONFLICT DO NOTHING whose RETURNING rows feed the rollup upserts (per
- * source, and per type across sources), so rollups count only rows actually inserted.
+ * multi-row INSERT … ON CONFLICT DO NOTHING into `event_keys` decides which events are new (the
+ * first time their (source, id) is seen, whatever their `time`); only those go into the monthly
+ * partitions of `events` and feed the rollup upserts (per source, and per type across sources), so
+ * rollups count only rows actually inserted. An event whose month has no partition yet gets one,
+ * and its statement runs again (db/partitions.ts).
  *
  * Concurrent insertBatch calls (the consumer's pollers) share statements: at most
  * `maxConcurrentInserts` run at once and the calls that arrive meanwhile are merged into the next
@@ -230,6 +234,21 @@ export class EventRepository {
   }
 
   async #insert(batch: NewEvent[]): Promise<InsertResult> {
+    try {
+      return await this.#write(batch);
+    } catch (err) {
+      if (!isMissingPartition(err)) throw err;
+      // Two short tries: a batch must end well inside its visibility timeout.
+      await createPartitions(
+        this.#db,
+        batch.map(({ event }) => new Date(event.time)),
+        { attempts: 2 },
+      );
+      return this.#write(batch);
+    }
+  }
+
+  async #write(batch: NewEvent[]): Promise<InsertResult> {
     const columns = {
       source: [] as string[],
       id: [] as string[],
@@ -267,12 +286,20 @@ export class EventRepository {
                               ?::text[], ?::jsonb[], ?::jsonb[], ?::timestamptz[])
            as t(source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
        ),
-       inserted as (
-         insert into events (source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
-         select source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at
+       first_seen as (
+         insert into event_keys (source, id, time)
+         select source, id, time
          from incoming
          order by source, id
          on conflict (source, id) do nothing
+         returning source, id, time
+       ),
+       inserted as (
+         insert into events (source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
+         select distinct on (source, id)
+           source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at
+         from incoming join first_seen using (source, id, time)
+         order by source, id
          returning source, id, type, time
        ),
        buckets as (
@@ -315,9 +342,11 @@ export class EventRepository {
   }
 
   async get(source: string, id: string): Promise<StoredEvent | undefined> {
+    // The key's time names the one partition to look in (pruned at run time), not every month's.
     const row = await this.#db<EventRow>('events')
       .select(this.#db.raw(selectColumns))
       .where({ source, id })
+      .where('time', '=', this.#db('event_keys').select('time').where({ source, id }))
       .first();
     return row ? toStoredEvent(row as unknown as EventRow) : undefined;
   }
@@ -391,7 +420,9 @@ export class EventRepository {
    */
   async probeWrites(): Promise<void> {
     await this.#db.transaction(async (trx) => {
-      await trx.raw('lock table events, event_rollups, event_type_rollups in row exclusive mode nowait');
+      await trx.raw(
+        'lock table event_keys, events, event_rollups, event_type_rollups in row exclusive mode nowait',
+      );
     });
   }
 }

@@ -2,11 +2,13 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import * as eventStore from './migrations/0001-event-store.ts';
 import * as rollupsByType from './migrations/0002-rollups-by-type.ts';
+import * as monthlyPartitions from './migrations/0003-monthly-partitions.ts';
 
 /** Migrations by name, in order. Listed explicitly so the same code runs from sources and from dist/. */
 const migrations: Record<string, Knex.Migration> = {
   '0001-event-store': eventStore,
   '0002-rollups-by-type': rollupsByType,
+  '0003-monthly-partitions': monthlyPartitions,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {
@@ -19,7 +21,8 @@ const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
-const config: Knex.MigratorConfig = { migrationSource, tableName: 'ingesta_migrations' };
+/** Where knex finds ingesta's migrations and records them; for tests that step through them one by one. */
+export const migratorConfig: Knex.MigratorConfig = { migrationSource, tableName: 'ingesta_migrations' };
 
 /** Arbitrary but fixed: every ingesta migrator in the database takes the same advisory lock. */
 const advisoryLockKey = 4_815_162_342;
@@ -43,7 +46,7 @@ async function withMigrationLock<T>(databaseUrl: string, work: () => Promise<T>)
 /** Applies pending migrations; returns the names applied (empty when already up to date). */
 export async function migrateLatest(db: Knex, databaseUrl: string): Promise<string[]> {
   return withMigrationLock(databaseUrl, async () => {
-    const [, applied] = (await db.migrate.latest(config)) as [number, string[]];
+    const [, applied] = (await db.migrate.latest(migratorConfig)) as [number, string[]];
     return applied;
   });
 }
@@ -51,7 +54,7 @@ export async function migrateLatest(db: Knex, databaseUrl: string): Promise<stri
 /** Rolls back the last batch of migrations; returns the names rolled back. */
 export async function migrateRollback(db: Knex, databaseUrl: string): Promise<string[]> {
   return withMigrationLock(databaseUrl, async () => {
-    const [, rolledBack] = (await db.migrate.rollback(config)) as [number, string[]];
+    const [, rolledBack] = (await db.migrate.rollback(migratorConfig)) as [number, string[]];
     return rolledBack;
   });
 }

@@ -28,6 +28,10 @@ export const configVariables = {
   DATABASE_STATEMENT_TIMEOUT_MS: {
     description: 'PostgreSQL statement_timeout for every query, in ms. Default 5000.',
   },
+  EVENT_RETENTION_DAYS: {
+    description:
+      'Days stored events are kept; the maintenance job drops each month once all of it is older. 0 keeps them forever. Default 0.',
+  },
   AWS_REGION: { description: 'AWS region of the SNS topic and SQS queues. Default us-east-1.' },
   AWS_ENDPOINT_URL: { description: 'SNS/SQS endpoint override for an emulator; unset on AWS.' },
   INGEST_TOPIC_ARN: { description: 'ARN of the SNS topic events are published to.', requiredFor: ['api'] },
@@ -117,6 +121,7 @@ const schema = z.object({
     .optional(),
   DATABASE_POOL_MAX: int(1, 200).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  EVENT_RETENTION_DAYS: int(0, 36_500).default(0),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   AWS_ENDPOINT_URL: url.optional(),
   INGEST_TOPIC_ARN: z.string().startsWith('arn:', 'must be an ARN').optional(),
@@ -177,6 +182,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   adminPort: number;
   database: { url: string; poolMax: number; statementTimeoutMs: number };
+  /** Days events are kept (0: forever); applied by `db/cli.ts maintain`. */
+  eventRetentionDays: number;
   aws: { region: string; endpointUrl: string | undefined };
   api: {
     port: number;
@@ -304,6 +311,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       poolMax: v.DATABASE_POOL_MAX,
       statementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
     },
+    eventRetentionDays: v.EVENT_RETENTION_DAYS,
     aws: { region: v.AWS_REGION, endpointUrl: v.AWS_ENDPOINT_URL },
     api: {
       port: v.PORT,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createDatabase } from '../../db/database.ts';
 import { migrateLatest } from '../../db/migrate.ts';
+import { createPartitions } from '../../db/partitions.ts';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.ts';
 import { type BenchProcess, spawnNode } from './processes.ts';
 
@@ -47,6 +48,12 @@ export async function createBenchDatabase(server: DatabaseServer): Promise<Bench
   });
   try {
     await migrateLatest(migrator, url.toString());
+    // The migration makes this month and the next ones; generated history reaches back two months.
+    const day = 86_400_000;
+    await createPartitions(
+      migrator,
+      [Date.now() - 62 * day, Date.now() - 31 * day].map((t) => new Date(t)),
+    );
   } finally {
     await migrator.destroy();
   }

@@ -27,6 +27,7 @@ const appContainers: { kind: string; nameSuffix: string; role: Role }[] = [
   { kind: 'Deployment', nameSuffix: '-api', role: 'api' },
   { kind: 'Deployment', nameSuffix: '-consumer', role: 'consumer' },
   { kind: 'Job', nameSuffix: '-migrations', role: 'migrate' },
+  { kind: 'CronJob', nameSuffix: '-maintenance', role: 'migrate' },
 ];
 
 /** Variables read by the runtime rather than the app's config: Node itself and the OpenTelemetry SDK. */
@@ -54,7 +55,8 @@ const knownVariables = new Set<string>(Object.keys(configVariables));
 type Container = any;
 
 function appContainer(manifests: Manifest[], kind: string, nameSuffix: string): Container {
-  return getManifest(manifests, kind, nameSuffix).spec.template.spec.containers[0];
+  const { spec } = getManifest(manifests, kind, nameSuffix);
+  return (kind === 'CronJob' ? spec.jobTemplate.spec : spec).template.spec.containers[0];
 }
 
 /**
@@ -259,6 +261,14 @@ describe('rendered commands, environment and probes run against the app', () => 
     const migrations = run(commandOf(job), environment(job));
     running.push(migrations);
     assert.equal(await migrations.exited, 0, migrations.output());
+  });
+
+  test('when the maintenance command runs after the migrations, then it exits 0 and has nothing to do', async () => {
+    const cronJob = appContainer(manifests, 'CronJob', '-maintenance');
+    const maintenance = run(commandOf(cronJob), environment(cronJob));
+    running.push(maintenance);
+    assert.equal(await maintenance.exited, 0, maintenance.output());
+    assert.match(maintenance.output(), /"retentionDays":0,"msg":"nothing to do"/);
   });
 
   test('when the API and consumer commands run, then every probe answers 200 on the port and path the chart names', async () => {

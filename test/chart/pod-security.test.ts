@@ -8,8 +8,8 @@ describe('Pod Security Standard "restricted" on every pod spec', () => {
     test(`when the chart is rendered with ${scenario.name}, then every pod spec is restricted`, () => {
       const specs = podSpecs(render(scenario));
       const owners = specs.map((source) => source.owner.split('/')[0]);
-      // Deployments (api, consumer), the migration Job and the `helm test` pod are all covered.
-      assert.deepEqual([...new Set(owners)].sort(), ['Deployment', 'Job', 'Pod']);
+      // Deployments (api, consumer), the migration Job, the maintenance CronJob and the `helm test` pod.
+      assert.deepEqual([...new Set(owners)].sort(), ['CronJob', 'Deployment', 'Job', 'Pod']);
       assert.deepEqual(specs.flatMap(restrictedViolations), []);
     });
   }

@@ -32,8 +32,10 @@ const production = { valuesFile: 'ci/production-values.yaml', withCrds: true };
 const productionWithoutCrds = { valuesFile: 'ci/production-values.yaml', withCrds: false };
 const productionValues = parse(readFileSync(join(chartDir, production.valuesFile), 'utf8'));
 
-const container = (manifests: Manifest[], kind: string, name: string) =>
-  getManifest(manifests, kind, name).spec.template.spec.containers[0];
+const container = (manifests: Manifest[], kind: string, name: string) => {
+  const { spec } = getManifest(manifests, kind, name);
+  return (kind === 'CronJob' ? spec.jobTemplate.spec : spec).template.spec.containers[0];
+};
 const envValue = (containerSpec: { env: { name: string; value?: string }[] }, name: string) =>
   containerSpec.env.find((variable) => variable.name === name);
 const hookWeight = (manifest: Manifest) =>
@@ -84,6 +86,30 @@ describe('workloads', () => {
       'dist/db/cli.js',
       'latest',
     ]);
+    assert.deepEqual(container(manifests, 'CronJob', '-maintenance').command, [
+      'node',
+      'dist/db/cli.js',
+      'maintain',
+    ]);
+  });
+
+  test('when a retention is set, then the maintenance CronJob applies it, one run at a time, in UTC', () => {
+    const manifests = renderManifests(defaults, ['--set', 'maintenance.retentionDays=400']);
+    const cronJob = getManifest(manifests, 'CronJob', '-maintenance');
+    assert.equal(
+      envValue(container(manifests, 'CronJob', '-maintenance'), 'EVENT_RETENTION_DAYS')?.value,
+      '400',
+    );
+    assert.equal(cronJob.spec.concurrencyPolicy, 'Forbid');
+    assert.equal(cronJob.spec.timeZone, 'Etc/UTC');
+    assert.equal(
+      envValue(container(render(defaults), 'CronJob', '-maintenance'), 'EVENT_RETENTION_DAYS')?.value,
+      '0',
+      'events are kept forever unless a retention is chosen',
+    );
+    assert.ok(
+      !renderManifests(defaults, ['--set', 'maintenance.enabled=false']).some((m) => m.kind === 'CronJob'),
+    );
   });
 
   test('when no image tag is given, then the chart appVersion is used', () => {
@@ -404,9 +430,11 @@ describe('network policies', () => {
     assert.equal(deny.spec.ingress, undefined);
     assert.equal(deny.spec.egress, undefined);
     for (const { spec, owner } of podSpecs(manifests)) {
+      const workload = manifests.find((m) => `${m.kind}/${m.metadata.name}` === owner)!;
       const labels = owner.startsWith('Pod/')
         ? getManifest(manifests, 'Pod').metadata.labels
-        : manifests.find((m) => `${m.kind}/${m.metadata.name}` === owner)!.spec.template.metadata.labels;
+        : (workload.kind === 'CronJob' ? workload.spec.jobTemplate.spec : workload.spec).template.metadata
+            .labels;
       for (const [key, value] of Object.entries(deny.spec.podSelector.matchLabels)) {
         assert.equal(labels[key], value, `${owner} escapes the default deny`);
       }

@@ -20,6 +20,7 @@ import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitorin
 import { Ajv, type AnySchema, type ValidateFunction } from 'ajv';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
@@ -80,6 +81,7 @@ const validators: Record<string, Validate> = {
   'v1/ServiceAccount': fromModel(ServiceAccount),
   'apps/v1/Deployment': fromModel(Deployment),
   'batch/v1/Job': fromModel(Job),
+  'batch/v1/CronJob': fromModel(CronJob),
   'autoscaling/v2/HorizontalPodAutoscaler': fromModel(HorizontalPodAutoscaler),
   'policy/v1/PodDisruptionBudget': fromModel(PodDisruptionBudget),
   'networking.k8s.io/v1/NetworkPolicy': fromModel(NetworkPolicy),
