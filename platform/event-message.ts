@@ -59,6 +59,21 @@ const isEnvelope = (value: unknown): value is SnsEnvelope =>
   typeof (value as SnsEnvelope).Message === 'string';
 
 /**
+ * Why JSON.parse failed, without the excerpt of the input V8 quotes in some messages
+ * (`Unexpected token 'h', "hello worl"... is not valid JSON`): reasons are logged, payloads never.
+ */
+function jsonError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const position = /at position (\d+)/.exec(message)?.[1];
+  const kind = /^Unexpected end of JSON input/.test(message)
+    ? 'unexpected end of input'
+    : /^Unexpected token/.test(message)
+      ? 'unexpected token'
+      : 'invalid JSON';
+  return position === undefined ? kind : `${kind} at position ${position}`;
+}
+
+/**
  * Reads one SQS message: a raw-delivery body or an SNS envelope. A rejection is final (the message
  * can never succeed) and carries a reason for the DLQ.
  */
@@ -71,7 +86,7 @@ export function parseMessage(message: Message, validate: EventValidator): Parsed
   try {
     value = JSON.parse(raw);
   } catch (err) {
-    return { ok: false, code: 'NOT_JSON', reason: `body is not JSON: ${(err as Error).message}` };
+    return { ok: false, code: 'NOT_JSON', reason: `body is not JSON: ${jsonError(err)}` };
   }
   const attributes: Record<string, string> = {};
   for (const [name, attr] of Object.entries(message.MessageAttributes ?? {})) {
@@ -84,7 +99,7 @@ export function parseMessage(message: Message, validate: EventValidator): Parsed
     try {
       value = JSON.parse(value.Message);
     } catch (err) {
-      return { ok: false, code: 'NOT_JSON', reason: `SNS Message is not JSON: ${(err as Error).message}` };
+      return { ok: false, code: 'NOT_JSON', reason: `SNS Message is not JSON: ${jsonError(err)}` };
     }
   }
   if (Buffer.byteLength(body) > maxEventBytes) {

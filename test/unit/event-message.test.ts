@@ -68,4 +68,23 @@ describe('event message wire format', () => {
       }
     }
   });
+
+  test('when a body is not JSON, then the reason says where without quoting the body', () => {
+    const reasons = [
+      'card 4111111111111111 expires',
+      '{"a":1,',
+      '',
+      JSON.stringify({ Type: 'Notification', Message: 'secret-token-123' }),
+    ].map((body) => {
+      const parsed = parseMessage({ Body: body }, validate);
+      assert.equal(parsed.ok, false);
+      return parsed.ok ? '' : parsed.reason;
+    });
+    assert.deepEqual(reasons, [
+      'body is not JSON: unexpected token',
+      'body is not JSON: invalid JSON at position 7',
+      'body is not JSON: unexpected end of input',
+      'SNS Message is not JSON: unexpected token',
+    ]);
+  });
 });
