@@ -103,6 +103,7 @@ export const queriesBenchmark: Benchmark = {
     );
     const api = await spawnService('api', {
       DATABASE_URL: database.url,
+      AUTH_DISABLED: 'true',
       INGEST_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:unused',
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
       PORT: '0',

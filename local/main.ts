@@ -27,6 +27,8 @@ const env = {
   INGEST_TOPIC_ARN: messaging.topicArn,
   INGEST_QUEUE_URL: messaging.queueUrl,
   INGEST_DLQ_URL: messaging.dlqUrl,
+  // Local mode is the one place auth is off by default (the API warns loudly at start); AUTH_* turn it on.
+  AUTH_DISABLED: process.env.AUTH_DISABLED ?? (process.env.AUTH_JWKS_URL ? 'false' : 'true'),
   // Local data is throwaway: a quicker drain than the production default.
   SHUTDOWN_TIMEOUT_MS: String(Math.min(settings.shutdownTimeoutMs, 10_000)),
 };

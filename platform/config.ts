@@ -19,7 +19,7 @@ interface Variable {
 
 /** Every environment variable ingesta reads, with what it means. The chart and docs are checked against it. */
 export const configVariables = {
-  NODE_ENV: { description: 'production enables the production guards (auth must be configured).' },
+  NODE_ENV: { description: 'production for deployed processes (read by Express and libraries).' },
   DATABASE_URL: {
     description: 'PostgreSQL connection string (postgres://user:pass@host:5432/db?sslmode=require).',
     requiredFor: ['api', 'consumer', 'migrate'],
@@ -78,7 +78,7 @@ export const configVariables = {
   AUTH_CLOCK_TOLERANCE_SEC: { description: 'Clock skew allowed on exp/nbf, in s. Default 30.' },
   AUTH_DISABLED: {
     description:
-      'true runs the API without authentication even with NODE_ENV=production (an explicit choice).',
+      'true runs the API without authentication (an explicit choice; `npm start` sets it for local development). Without it the API refuses to start unless AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE are set.',
   },
   RATE_LIMIT_PER_MINUTE: {
     description:
@@ -291,10 +291,11 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
   if (role === 'api') {
     if (authParts.some(Boolean) && !authParts.every(Boolean)) {
       problems.push('AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE must be set together');
-    } else if (!auth && v.NODE_ENV === 'production' && v.AUTH_DISABLED !== 'true') {
+    } else if (!auth && v.AUTH_DISABLED !== 'true') {
+      // Off only on purpose: local mode (`npm start`) sets AUTH_DISABLED itself, anything else says so.
       problems.push(
         'authentication is not configured: set AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE, ' +
-          'or AUTH_DISABLED=true to run a production API without it on purpose',
+          'or AUTH_DISABLED=true to run the API without it on purpose',
       );
     }
   }

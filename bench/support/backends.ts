@@ -107,6 +107,7 @@ export async function startEmulator(): Promise<Emulator> {
 export function serviceEnv(database: BenchDatabase, emulator: Emulator): Record<string, string> {
   return {
     DATABASE_URL: database.url,
+    AUTH_DISABLED: 'true',
     AWS_REGION: emulator.region,
     AWS_ENDPOINT_URL: emulator.endpoint,
     INGEST_TOPIC_ARN: emulator.topicArn,

@@ -98,6 +98,7 @@ export async function startBackends(): Promise<Backends> {
     messaging,
     env: {
       DATABASE_URL: database.url,
+      AUTH_DISABLED: 'true',
       AWS_ENDPOINT_URL: messaging.endpoint,
       INGEST_TOPIC_ARN: messaging.topicArn,
       INGEST_QUEUE_URL: messaging.queueUrl,
@@ -130,6 +131,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await consumerDbProxy.start();
   const env = {
     DATABASE_URL: database.url,
+    // Component tests that test auth pass their own authenticator (options.security).
+    AUTH_DISABLED: 'true',
     AWS_REGION: messaging.region,
     AWS_ENDPOINT_URL: messaging.endpoint,
     INGEST_TOPIC_ARN: messaging.topicArn,

@@ -172,6 +172,7 @@ export async function startScenario(options: ScenarioOptions = {}): Promise<Scen
   }
   const env: Record<string, string> = {
     ...faultEnv,
+    AUTH_DISABLED: 'true',
     DATABASE_URL: databaseUrl,
     AWS_REGION: emulator.region,
     AWS_ENDPOINT_URL: emulator.endpoint,
