@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import express from 'express';
+import helmet from 'helmet';
 import { base64url } from 'jose';
+import supertest from 'supertest';
 import { createJwtAuthenticator } from '../../api/auth.ts';
 import type { EventPublisher } from '../../api/sns-publisher.ts';
 import { orderEvent, type Stack, startStack } from '../support/stack.ts';
@@ -114,6 +117,25 @@ describe('security', () => {
     assert.match(res.headers['content-security-policy'] ?? '', /default-src 'self'/);
     assert.equal(res.headers['access-control-allow-origin'], undefined);
     assert.equal(res.headers['x-powered-by'], undefined);
+  });
+
+  test('when responses are sent, then they carry exactly the headers helmet sets by default', async () => {
+    const reference = express().disable('x-powered-by').use(helmet());
+    reference.get('/', (_req, res) => {
+      res.end();
+    });
+    const transport = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
+    const expected = Object.entries((await supertest(reference).get('/')).headers).filter(
+      ([name]) => !transport.has(name),
+    );
+    assert.ok(expected.length >= 10, 'helmet sets its headers on the reference app');
+    for (const res of [
+      await stack.http.get('/openapi.json').expect(200),
+      await post().expect(401),
+      await stack.http.get('/nowhere').expect(404),
+    ]) {
+      for (const [name, value] of expected) assert.equal(res.headers[name], value, name);
+    }
   });
 
   test('when one request fills the server, then the next is shed with 503 and Retry-After', async () => {
