@@ -85,16 +85,24 @@ function securityHeaders(): RequestHandler {
 
 /** RED metrics labelled by the route *template*, never the raw path: label values stay bounded. */
 function httpMetrics(metrics: Metrics): RequestHandler {
+  // One child per series the histogram has, so labels are resolved once per series, not per request.
+  const series = new Map<string, ReturnType<Metrics['httpDuration']['labels']>>();
+  const seriesOf = (method: string, route: string, statusCode: string) => {
+    const key = `${method} ${route} ${statusCode}`;
+    let child = series.get(key);
+    if (!child) {
+      child = metrics.httpDuration.labels({ method, route, status_code: statusCode });
+      series.set(key, child);
+    }
+    return child;
+  };
   return (req, res, next) => {
-    const end = metrics.httpDuration.startTimer();
+    const startMs = performance.now();
     res.once('finish', () => {
       const openapi = (req as { openapi?: { expressRoute?: string } }).openapi;
-      const route = req.route?.path ?? openapi?.expressRoute ?? 'unmatched';
-      end({
-        method: req.method,
-        route: typeof route === 'string' ? route : 'unmatched',
-        status_code: String(res.statusCode),
-      });
+      const matched = req.route?.path ?? openapi?.expressRoute ?? 'unmatched';
+      const route = typeof matched === 'string' ? matched : 'unmatched';
+      seriesOf(req.method, route, String(res.statusCode)).observe((performance.now() - startMs) / 1000);
     });
     next();
   };
