@@ -51,19 +51,15 @@ export function createLoadShedder(options: { maxInFlight: number; maxLagMs: numb
     new AppError(503, 'OVERLOADED', `the server is overloaded (${detail}), retry later`, {
       retryAfterSec: 1,
     });
+  const release = () => {
+    inFlight--;
+  };
   return {
     middleware: (_req, res, next) => {
       if (inFlight >= options.maxInFlight) return next(overloaded('too many requests in flight'));
       if (lagMs > options.maxLagMs) return next(overloaded('event loop lag'));
       inFlight++;
-      let done = false;
-      const release = () => {
-        if (!done) {
-          done = true;
-          inFlight--;
-        }
-      };
-      res.once('finish', release);
+      // 'close' comes exactly once per response, after 'finish' or on its own when the client goes away.
       res.once('close', release);
       next();
     },

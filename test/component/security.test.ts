@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import helmet from 'helmet';
@@ -151,6 +154,35 @@ describe('security', () => {
     assert.equal(shed?.body.code, 'OVERLOADED');
     assert.equal(shed?.headers['retry-after'], '1');
     assert.equal((await held).status, 202);
+  });
+
+  test('when a client gives up on a request in flight, then its slot is freed at once', async () => {
+    const writer = await issuer.sign({ scope: 'events:write', claims: { sub: 'impatient' } });
+    const reader = await issuer.sign({ scope: 'events:read', claims: { sub: 'prober' } });
+    const probe = () => stack.http.get('/v1/events?limit=1').set('authorization', `Bearer ${reader}`);
+    const server = createServer(stack.app).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    gate = new Promise((resolve) => (release = resolve));
+    try {
+      const abandoned = new AbortController();
+      const held = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents+json', authorization: `Bearer ${writer}` },
+        body: JSON.stringify(orderEvent()),
+        signal: abandoned.signal,
+      }).catch(() => undefined);
+      let res: Awaited<ReturnType<typeof probe>> | undefined;
+      for (let attempt = 0; attempt < 20 && res?.status !== 503; attempt++) res = await probe();
+      assert.equal(res?.status, 503, 'the held request fills the server');
+      abandoned.abort();
+      await held;
+      for (let attempt = 0; attempt < 20 && res?.status === 503; attempt++) res = await probe();
+      assert.equal(res?.status, 200, 'its slot is free while its publish is still held');
+    } finally {
+      release();
+      gate = undefined;
+      server.close();
+    }
   });
 
   test('when a principal exceeds its rate, then 429 problem+json while others are unaffected', async () => {
