@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
 import type { EventRepository } from '../db/event-repository.ts';
@@ -44,14 +44,38 @@ export const maxBatchBodyBytes = 5 * 1024 * 1024;
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
-function requestContext(log: Logger): RequestHandler {
+function requestContext(): RequestHandler {
   return (req, res, next) => {
     const incoming = req.get('x-request-id');
     req.id = incoming && requestIdPattern.test(incoming) ? incoming : randomUUID();
-    req.log = log.child({ requestId: req.id });
     res.setHeader('x-request-id', req.id);
     next();
   };
+}
+
+/** Where a request keeps its logger once `req.log` has made it. */
+const requestLogger = Symbol('requestLogger');
+
+/**
+ * `req.log` of this app's requests, made on first use: at the default level most requests log
+ * nothing, and a pino child per request costs about as much as the rest of the request context.
+ * It binds the request id and, once authenticated, the principal; bindings are taken when it is
+ * made, so nothing should log through it between the request context and authentication.
+ */
+function lazyRequestLogger(app: Express, log: Logger): void {
+  type WithLogger = Request & { [requestLogger]?: Logger };
+  Object.defineProperty(app.request, 'log', {
+    configurable: true,
+    get(this: WithLogger): Logger {
+      this[requestLogger] ??= log.child(
+        this.principal ? { requestId: this.id, principal: this.principal.subject } : { requestId: this.id },
+      );
+      return this[requestLogger];
+    },
+    set(this: WithLogger, logger: Logger) {
+      this[requestLogger] = logger;
+    },
+  });
 }
 
 type HeaderStep = [name: string, value: string | number | readonly string[] | undefined];
@@ -117,7 +141,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   // Exactly the proxies in front (API Gateway), so req.ip cannot be spoofed past them.
   app.set('trust proxy', security.trustProxyHops ?? 0);
-  app.use(requestContext(log));
+  lazyRequestLogger(app, log);
+  app.use(requestContext());
   app.use(httpMetrics(metrics));
   app.use(securityHeaders());
   app.use(

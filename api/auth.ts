@@ -81,8 +81,8 @@ export function requireAuth(authenticate: Authenticator): RequestHandler {
       res.setHeader('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${scope}"`);
       throw new AppError(403, 'FORBIDDEN', `the token lacks the ${scope} scope`);
     }
+    // req.log, made on first use, binds the principal too.
     req.principal = principal;
-    req.log = req.log.child({ principal: principal.subject });
     next();
   };
 }

@@ -6,9 +6,14 @@ import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import helmet from 'helmet';
 import { base64url } from 'jose';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import supertest from 'supertest';
+import { createApp } from '../../api/app.ts';
 import { createJwtAuthenticator } from '../../api/auth.ts';
 import type { EventPublisher } from '../../api/sns-publisher.ts';
+import { loadOpenApiDocument } from '../../platform/cloud-event.ts';
+import { createMetrics } from '../../platform/metrics.ts';
 import { orderEvent, type Stack, startStack } from '../support/stack.ts';
 import { startTokenIssuer, type TokenIssuer } from '../support/token-issuer.ts';
 
@@ -195,6 +200,45 @@ describe('security', () => {
     assert.ok(Number(res?.headers['retry-after']) > 0);
     const other = await issuer.sign({ scope: 'events:read', claims: { sub: 'modest' } });
     await stack.http.get('/v1/events?limit=1').set('authorization', `Bearer ${other}`).expect(200);
+  });
+
+  test('when an authenticated POST is accepted, then its debug line carries the request id and the principal', async () => {
+    for (const level of ['debug', 'info']) {
+      const lines: Record<string, unknown>[] = [];
+      const app = createApp({
+        log: pino({ level }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+        metrics: createMetrics(new Registry(), 'api'),
+        repository: stack.repository,
+        publisher: { destination: 'test', publish: async () => {} },
+        openApiDocument: loadOpenApiDocument(),
+        security: {
+          authenticate: async () => ({ subject: 'logged', scopes: new Set(['events:write']) }),
+        },
+      });
+      await supertest(app)
+        .post('/v1/events')
+        .set('content-type', 'application/cloudevents+json')
+        .set('authorization', 'Bearer any')
+        .set('x-request-id', 'req-1')
+        .send(JSON.stringify(orderEvent()))
+        .expect(202);
+      const accepted = lines.filter((l) => l.msg === 'events accepted');
+      if (level === 'info') {
+        assert.deepEqual(accepted, [], 'no line per request at the default level');
+        continue;
+      }
+      assert.equal(accepted.length, 1);
+      const { requestId, principal, eventCount, batch } = accepted[0] ?? {};
+      assert.deepEqual(
+        { requestId, principal, eventCount, batch },
+        {
+          requestId: 'req-1',
+          principal: 'logged',
+          eventCount: 1,
+          batch: false,
+        },
+      );
+    }
   });
 
   test('when the issuer keys cannot be fetched, then 503, not 401', async () => {

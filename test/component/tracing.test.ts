@@ -26,7 +26,8 @@ describe('tracing across processes', () => {
     };
     let apiLogs: Record<string, unknown>[] = [];
     let consumerLogs: Record<string, unknown>[] = [];
-    const api = spawnEntry('api', { ...env, OTEL_SERVICE_NAME: 'ingesta-api' });
+    // Both per-unit lines, `events accepted` and `batch stored`, are debug lines.
+    const api = spawnEntry('api', { ...env, OTEL_SERVICE_NAME: 'ingesta-api', LOG_LEVEL: 'debug' });
     const consumer = spawnEntry('consumer', {
       ...env,
       OTEL_SERVICE_NAME: 'ingesta-consumer',
