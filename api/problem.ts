@@ -85,14 +85,16 @@ const isValidatorError = (err: unknown): err is ValidatorError =>
  */
 export function problemMiddleware(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
+    // The request's own logger once the request context has run: its lines carry the request id.
+    const requestLog = req.id ? req.log : log;
     const instance = `urn:ingesta:request:${String(res.getHeader('x-request-id') ?? '')}`;
     if (res.headersSent) {
-      log.error({ err }, 'error after response started');
+      requestLog.error({ err }, 'error after response started');
       res.destroy();
       return;
     }
     if (err instanceof AppError) {
-      if (err.status >= 500) log.warn({ err, code: err.code }, 'dependency failure');
+      if (err.status >= 500) requestLog.warn({ err, code: err.code }, 'dependency failure');
       return sendProblem(res, {
         status: err.status,
         code: err.code,
@@ -159,7 +161,7 @@ export function problemMiddleware(log: Logger): ErrorRequestHandler {
         instance,
       });
     }
-    log.error({ err }, 'unhandled error');
+    requestLog.error({ err }, 'unhandled error');
     sendProblem(res, { status: 500, code: 'INTERNAL', detail: 'internal error', instance });
   };
 }

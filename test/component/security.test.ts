@@ -241,6 +241,28 @@ describe('security', () => {
     }
   });
 
+  test('when a request fails with a bug, then 500 INTERNAL without details, and the error line carries the request id', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const app = createApp({
+      log: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+      metrics: createMetrics(new Registry(), 'api'),
+      // Only `get` is reached by this request.
+      repository: Object.assign(Object.create(stack.repository) as typeof stack.repository, {
+        get: async () => {
+          throw new TypeError('cannot read properties of undefined');
+        },
+      }),
+      publisher: { destination: 'test', publish: async () => {} },
+      openApiDocument: loadOpenApiDocument(),
+    });
+    const res = await supertest(app).get('/v1/events/%2Fshop/x').set('x-request-id', 'req-500').expect(500);
+    assert.equal(res.body.code, 'INTERNAL');
+    assert.doesNotMatch(JSON.stringify(res.body), /cannot read/);
+    const [line] = lines.filter((l) => l.msg === 'unhandled error');
+    assert.equal(line?.requestId, 'req-500');
+    assert.match(String((line?.err as { message?: string })?.message), /cannot read/);
+  });
+
   test('when the issuer keys cannot be fetched, then 503, not 401', async () => {
     const app = createJwtAuthenticator({
       jwksUrl: 'http://127.0.0.1:9/jwks.json',
