@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createDatabase, type Database } from '../../db/database.ts';
+import type { Database } from '../../db/database.ts';
 import { EventRepository, type NewEvent } from '../../db/event-repository.ts';
-import { migrateLatest } from '../../db/migrate.ts';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+import { type ConnectedTestDatabase, connectTestDatabase } from '../support/postgres.ts';
 
 const event = (id: string, source: string, type: string, time: string): NewEvent => ({
   event: { specversion: '1.0', id, source, type, time, data: { n: id } },
@@ -12,25 +11,16 @@ const event = (id: string, source: string, type: string, time: string): NewEvent
 
 /** The store's read paths against their own database: rollups per source and per type must agree. */
 describe('event store', () => {
-  let database: TestDatabase;
+  let database: ConnectedTestDatabase;
   let db: Database;
   let repository: EventRepository;
 
   before(async () => {
-    database = await createTestDatabase();
-    db = createDatabase({
-      url: database.url,
-      poolMax: 4,
-      statementTimeoutMs: 5_000,
-      applicationName: 'test',
-    });
-    await migrateLatest(db, database.url);
+    database = await connectTestDatabase();
+    db = database.db;
     repository = new EventRepository(db);
   });
-  after(async () => {
-    await db.destroy();
-    await database.drop();
-  });
+  after(() => database.drop());
 
   test('when batches from several sources repeat events, then stats without a source count each event once across sources', async () => {
     const t = (m: number) => new Date(Date.UTC(2026, 0, 10, 8, m, 5)).toISOString();

@@ -2,11 +2,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { createDatabase, type Database } from '../../db/database.ts';
+import type { Database } from '../../db/database.ts';
 import { EventRepository, type NewEvent } from '../../db/event-repository.ts';
-import { migrateLatest, migratorConfig } from '../../db/migrate.ts';
+import { migratorConfig } from '../../db/migrate.ts';
 import { createPartitions, listPartitions, maintainPartitions } from '../../db/partitions.ts';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+import {
+  type ConnectedTestDatabase,
+  connectTestDatabase,
+  createTestDatabase,
+  type TestDatabase,
+} from '../support/postgres.ts';
 
 const run = promisify(execFile);
 
@@ -20,25 +25,16 @@ const count = async (db: Database, sql: string, bindings: string[] = []) =>
 
 /** Monthly partitions of `events`: made ahead and on demand, idempotency across months, retention. */
 describe('event partitions and retention', () => {
-  let database: TestDatabase;
+  let database: ConnectedTestDatabase;
   let db: Database;
   let repository: EventRepository;
 
   before(async () => {
-    database = await createTestDatabase();
-    db = createDatabase({
-      url: database.url,
-      poolMax: 4,
-      statementTimeoutMs: 5_000,
-      applicationName: 'test',
-    });
-    await migrateLatest(db, database.url);
+    database = await connectTestDatabase();
+    db = database.db;
     repository = new EventRepository(db);
   });
-  after(async () => {
-    await db.destroy();
-    await database.drop();
-  });
+  after(() => database.drop());
   beforeEach(async () => {
     await db.raw('truncate events, event_keys, event_rollups, event_type_rollups');
   });
@@ -169,22 +165,14 @@ describe('event partitions and retention', () => {
 });
 
 describe('partitioning migration', () => {
-  let database: TestDatabase;
+  let database: ConnectedTestDatabase;
   let db: Database;
 
   before(async () => {
-    database = await createTestDatabase();
-    db = createDatabase({
-      url: database.url,
-      poolMax: 2,
-      statementTimeoutMs: 5_000,
-      applicationName: 'test',
-    });
+    database = await connectTestDatabase({ migrate: false, poolMax: 2 });
+    db = database.db;
   });
-  after(async () => {
-    await db.destroy();
-    await database.drop();
-  });
+  after(() => database.drop());
 
   test('when an unpartitioned store is migrated and rolled back, then its rows, keys and sequence carry over', async () => {
     await db.migrate.up(migratorConfig); // 0001

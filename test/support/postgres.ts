@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createDatabase, type Database } from '../../db/database.ts';
+import { migrateLatest } from '../../db/migrate.ts';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.ts';
 
 export interface TestDatabase {
@@ -37,6 +39,36 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       } finally {
         await client.end();
       }
+    },
+  };
+}
+
+export interface ConnectedTestDatabase extends TestDatabase {
+  /** A knex pool on it, as the processes make theirs (5 s statement timeout). */
+  db: Database;
+}
+
+/**
+ * `createTestDatabase()` with a pool on it, migrated to the latest schema unless `migrate` is false
+ * (for tests that step through migrations). `drop()` closes the pool first.
+ */
+export async function connectTestDatabase(
+  options: { migrate?: boolean; poolMax?: number } = {},
+): Promise<ConnectedTestDatabase> {
+  const database = await createTestDatabase();
+  const db = createDatabase({
+    url: database.url,
+    poolMax: options.poolMax ?? 4,
+    statementTimeoutMs: 5_000,
+    applicationName: 'test',
+  });
+  if (options.migrate ?? true) await migrateLatest(db, database.url);
+  return {
+    url: database.url,
+    db,
+    async drop() {
+      await db.destroy();
+      await database.drop();
     },
   };
 }
