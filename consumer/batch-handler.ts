@@ -171,7 +171,11 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
   const tracer = trace.getTracer('ingesta-consumer');
   const queueName = queueUrl.split('/').at(-1) ?? queueUrl;
 
-  async function storeBatch(valid: ValidMessage[], rejected: RejectedMessage[]): Promise<BatchOutcome> {
+  async function storeBatch(
+    valid: ValidMessage[],
+    rejected: RejectedMessage[],
+    deadline: AbortSignal | undefined,
+  ): Promise<BatchOutcome> {
     const moved = await moveToDlq(rejected);
     let result: { inserted: { source: string; id: string }[] };
     try {
@@ -183,7 +187,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
       }
       // The database refused the data itself: find the culprits one by one so the rest is stored.
       log.warn({ err }, 'batch insert refused; isolating the offending messages');
-      return isolate(valid, moved);
+      return isolate(valid, moved, deadline);
     }
     const storedAtMs = Date.now();
     const insertedKeys = new Set(result.inserted.map((r) => `${r.source}\u0000${r.id}`));
@@ -195,18 +199,29 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     const duplicates = valid.length - result.inserted.length;
     metrics.eventsStored.inc({ outcome: 'inserted' }, result.inserted.length);
     if (duplicates > 0) metrics.eventsStored.inc({ outcome: 'duplicate' }, duplicates);
-    // Acknowledge only after COMMIT. A failed delete means a redelivery, which storage absorbs.
-    await deleteMessages(valid.map((v) => v.message)).catch((err: unknown) =>
-      log.warn({ err }, 'delete after commit failed; the messages will be redelivered and deduplicated'),
-    );
+    // Acknowledge only after COMMIT, and only while the batch is still ours (its deadline, below the
+    // visibility timeout, has not passed). A missed delete means a redelivery, which storage absorbs.
+    if (deadline?.aborted) {
+      log.warn({ messages: valid.length }, 'batch stored after its deadline: not acknowledged');
+    } else {
+      await deleteMessages(valid.map((v) => v.message)).catch((err: unknown) =>
+        log.warn({ err }, 'delete after commit failed; the messages will be redelivered and deduplicated'),
+      );
+    }
     log.debug({ inserted: result.inserted.length, duplicates, rejected: moved }, 'batch stored');
     return { kind: 'stored', inserted: result.inserted.length, duplicates, rejected: moved };
   }
 
   /** Inserts message by message; rows PostgreSQL refuses go to the DLQ, an outage means retry. */
-  async function isolate(valid: ValidMessage[], alreadyRejected: number): Promise<BatchOutcome> {
+  async function isolate(
+    valid: ValidMessage[],
+    alreadyRejected: number,
+    deadline: AbortSignal | undefined,
+  ): Promise<BatchOutcome> {
     const outcome = { kind: 'stored' as const, inserted: 0, duplicates: 0, rejected: alreadyRejected };
     for (const v of valid) {
+      // Past the deadline the rest is no longer ours: it comes back and is isolated again.
+      if (deadline?.aborted) break;
       try {
         const { inserted } = await repository.insertBatch([v.newEvent]);
         if (inserted.length === 1) {
@@ -217,7 +232,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
           outcome.duplicates++;
           metrics.eventsStored.inc({ outcome: 'duplicate' });
         }
-        await deleteMessages([v.message]);
+        if (!deadline?.aborted) await deleteMessages([v.message]);
       } catch (err) {
         if (isDatabaseUnavailable(err)) {
           await retryLater([v.message]);
@@ -235,7 +250,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     return outcome;
   }
 
-  return async function handleBatch(messages: Message[]): Promise<BatchOutcome> {
+  return async function handleBatch(messages: Message[], deadline?: AbortSignal): Promise<BatchOutcome> {
     const endTimer = metrics.batchDuration.startTimer();
     const valid: ValidMessage[] = [];
     const rejected: RejectedMessage[] = [];
@@ -273,7 +288,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
       producers[0] ?? ROOT_CONTEXT,
       async (span) => {
         try {
-          const outcome = await storeBatch(valid, rejected);
+          const outcome = await storeBatch(valid, rejected, deadline);
           span.setAttribute('ingesta.rejected', outcome.rejected);
           if (outcome.kind === 'retry')
             span.setStatus({ code: SpanStatusCode.ERROR, message: 'database unavailable' });

@@ -8,7 +8,8 @@ import type { ReceiptObserver } from './queue-sampler.ts';
 export interface ConsumerOptions {
   sqs: SQSClient;
   queueUrl: string;
-  handleBatch: (messages: Message[]) => Promise<BatchOutcome>;
+  /** Handles one batch; `deadline` aborts when the batch has run for `handleTimeoutMs`. */
+  handleBatch: (messages: Message[], deadline: AbortSignal) => Promise<BatchOutcome>;
   /** Resolves when the database would take a batch (up, and the tables not locked); polled while paused. */
   probeDatabase: () => Promise<void>;
   metrics: Metrics;
@@ -16,6 +17,13 @@ export interface ConsumerOptions {
   batchSize: number;
   waitTimeSec: number;
   visibilityTimeoutSec: number;
+  /**
+   * Longest a poller waits for one batch, in ms: below the visibility timeout, so a batch is never
+   * still in hand when its messages become visible to another poller. Past it the poller moves on and
+   * the batch is left unacknowledged (its messages come back and storage deduplicates them).
+   * Default: the visibility timeout less 5 s (at least 1 s).
+   */
+  handleTimeoutMs?: number;
   /** Concurrent pollers, each handling one batch at a time. */
   pollers: number;
   /** Told what each poll returned, for the oldest-message estimate. */
@@ -48,6 +56,8 @@ export function receiveBackoffMs(failures: number, random: () => number = Math.r
  */
 export function createConsumer(options: ConsumerOptions): EventConsumer {
   const { metrics, log } = options;
+  const handleTimeoutMs =
+    options.handleTimeoutMs ?? Math.max(1_000, options.visibilityTimeoutSec * 1_000 - 5_000);
   let lastPollAt = 0;
   let stopping = false;
   let outage: Promise<void> | undefined;
@@ -95,8 +105,20 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
       handleMessageBatch: async (messages) => {
         markPoll();
         options.receipts?.received(messages.map((m) => Number(m.Attributes?.SentTimestamp)));
-        const outcome = await options.handleBatch(messages);
-        if (outcome.kind === 'retry') void waitForDatabase();
+        // sqs-consumer's handleMessageTimeout applies to single messages only: the batch gets its own.
+        const deadline = AbortSignal.timeout(handleTimeoutMs);
+        const expired = new Promise<undefined>((resolve) =>
+          deadline.addEventListener('abort', () => resolve(undefined), { once: true }),
+        );
+        const outcome = await Promise.race([options.handleBatch(messages, deadline), expired]);
+        if (outcome === undefined) {
+          log.warn(
+            { poller: index, messages: messages.length, handleTimeoutMs },
+            'batch not handled in time: left unacknowledged, its messages will be redelivered',
+          );
+        } else if (outcome.kind === 'retry') {
+          void waitForDatabase();
+        }
         return [];
       },
     });
