@@ -21,7 +21,7 @@ export interface ConsumerOptions {
    * Longest a poller waits for one batch, in ms: below the visibility timeout, so a batch is never
    * still in hand when its messages become visible to another poller. Past it the poller moves on and
    * the batch is left unacknowledged (its messages come back and storage deduplicates them).
-   * Default: the visibility timeout less 5 s (at least 1 s).
+   * Default: 90 % of the visibility timeout (54 s of 60), leaving the rest for the acknowledgement.
    */
   handleTimeoutMs?: number;
   /** Concurrent pollers, each handling one batch at a time. */
@@ -56,8 +56,7 @@ export function receiveBackoffMs(failures: number, random: () => number = Math.r
  */
 export function createConsumer(options: ConsumerOptions): EventConsumer {
   const { metrics, log } = options;
-  const handleTimeoutMs =
-    options.handleTimeoutMs ?? Math.max(1_000, options.visibilityTimeoutSec * 1_000 - 5_000);
+  const handleTimeoutMs = options.handleTimeoutMs ?? options.visibilityTimeoutSec * 900;
   let lastPollAt = 0;
   let stopping = false;
   let outage: Promise<void> | undefined;
