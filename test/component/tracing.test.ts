@@ -108,4 +108,32 @@ describe('tracing across processes', () => {
     assert.equal(everything.includes('secret-token'), false, 'credentials are never logged');
     assert.equal(everything.includes('p-7'), false, 'payloads are never logged');
   });
+
+  for (const exporter of ['console', 'none'] as const) {
+    test(`when OTEL_TRACES_EXPORTER=${exporter}, then the API serves and spans are ${exporter === 'console' ? 'printed to stdout' : 'not exported anywhere'}`, async () => {
+      const api = spawnEntry('api', {
+        ...backends.env,
+        OTEL_TRACES_EXPORTER: exporter,
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+      });
+      try {
+        const listening = await api.waitForLog((l) => l.msg === 'api listening');
+        const res = await fetch(`http://127.0.0.1:${listening.port}/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/cloudevents+json' },
+          body: JSON.stringify(orderEvent()),
+        });
+        assert.equal(res.status, 202);
+      } finally {
+        assert.equal(await api.stop(), 0, 'exits cleanly, flushing spans');
+      }
+      const printed = api.otherStdout.join('\n');
+      if (exporter === 'console') {
+        assert.match(printed, /traceId: '[0-9a-f]{32}'/, 'a span on stdout');
+        assert.match(printed, /'http\.route': '\/v1\/events'/, 'the request span, by route');
+      } else {
+        assert.doesNotMatch(printed, /traceId/);
+      }
+    });
+  }
 });

@@ -8,6 +8,8 @@ export interface RunningProcess {
   logs: Record<string, unknown>[];
   /** Every line written to stderr so far. */
   stderr: string[];
+  /** Every stdout line that is not a JSON log line (e.g. the console span exporter's output). */
+  otherStdout: string[];
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
   /** Resolves with the first log line matching, including ones already written. */
@@ -32,13 +34,15 @@ export function spawnEntry(entry: 'api' | 'consumer', env: Record<string, string
     resolve: (l: Record<string, unknown>) => void;
   }[] = [];
   const stderr: string[] = [];
+  const otherStdout: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
   createInterface({ input: child.stdout! }).on('line', (line) => {
     let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(line) as Record<string, unknown>;
     } catch {
-      return; // e.g. the console span exporter
+      otherStdout.push(line); // e.g. the console span exporter
+      return;
     }
     logs.push(parsed);
     for (const w of waiters.splice(0)) {
@@ -51,6 +55,7 @@ export function spawnEntry(entry: 'api' | 'consumer', env: Record<string, string
     child,
     logs,
     stderr,
+    otherStdout,
     exited: exited.then(([code]) => code),
     waitForLog(predicate) {
       const seen = logs.find(predicate);
