@@ -18,9 +18,9 @@ export interface ConsumerOptions {
   waitTimeSec: number;
   visibilityTimeoutSec: number;
   /**
-   * Longest a poller waits for one batch, in ms: below the visibility timeout, so a batch is never
-   * still in hand when its messages become visible to another poller. Past it the poller moves on and
-   * the batch is left unacknowledged (its messages come back and storage deduplicates them).
+   * Deadline of one batch, in ms: below the visibility timeout, so a batch never acknowledges after
+   * its messages may have become visible to another poller. Past it the batch acknowledges nothing
+   * more; its messages come back and storage deduplicates them.
    * Default: 90 % of the visibility timeout (54 s of 60), leaving the rest for the acknowledgement.
    */
   handleTimeoutMs?: number;
@@ -105,19 +105,17 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
         markPoll();
         options.receipts?.received(messages.map((m) => Number(m.Attributes?.SentTimestamp)));
         // sqs-consumer's handleMessageTimeout applies to single messages only: the batch gets its own.
+        // Past it the batch acknowledges nothing more. The poller still waits for it: one stuck in a
+        // query that never returns stops polling, which is what the stall check (/livez) restarts.
         const deadline = AbortSignal.timeout(handleTimeoutMs);
-        const expired = new Promise<undefined>((resolve) =>
-          deadline.addEventListener('abort', () => resolve(undefined), { once: true }),
-        );
-        const outcome = await Promise.race([options.handleBatch(messages, deadline), expired]);
-        if (outcome === undefined) {
+        const outcome = await options.handleBatch(messages, deadline);
+        if (deadline.aborted) {
           log.warn(
             { poller: index, messages: messages.length, handleTimeoutMs },
-            'batch not handled in time: left unacknowledged, its messages will be redelivered',
+            'batch ran past its deadline: what it had not acknowledged comes back',
           );
-        } else if (outcome.kind === 'retry') {
-          void waitForDatabase();
         }
+        if (outcome.kind === 'retry') void waitForDatabase();
         return [];
       },
     });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import {
   GetQueueAttributesCommand,
@@ -38,12 +39,17 @@ describe('consumer batch deadline', () => {
     await messaging.stop();
   });
 
-  test('when a batch outlives its deadline, then the poller moves on, the batch is told, and its message comes back', {
+  test('when a batch outlives its deadline, then it is told, and its message comes back', {
     timeout: 20_000,
   }, async () => {
     await sqs.send(new SendMessageCommand({ QueueUrl: messaging.queueUrl, MessageBody: '{"slow":true}' }));
     const lines: Record<string, unknown>[] = [];
-    const calls: { messageId: string | undefined; deadline: AbortSignal }[] = [];
+    const calls: {
+      messageId: string | undefined;
+      deadline: AbortSignal;
+      startedAt: number;
+      endedAt?: number;
+    }[] = [];
     let redelivered: () => void = () => {};
     const secondCall = new Promise<void>((resolve) => {
       redelivered = resolve;
@@ -51,11 +57,18 @@ describe('consumer batch deadline', () => {
     const consumer = createConsumer({
       sqs,
       queueUrl: messaging.queueUrl,
-      handleBatch: (messages: Message[], deadline: AbortSignal) => {
-        calls.push({ messageId: messages[0]?.MessageId, deadline });
+      handleBatch: async (messages: Message[], deadline: AbortSignal): Promise<BatchOutcome> => {
+        const call = {
+          messageId: messages[0]?.MessageId,
+          deadline,
+          startedAt: Date.now(),
+        } as (typeof calls)[number];
+        calls.push(call);
         if (calls.length === 2) redelivered();
-        // A batch stuck on something that never answers.
-        return new Promise<BatchOutcome>(() => {});
+        // A batch slow enough to reach its deadline, which it obeys: nothing acknowledged.
+        if (calls.length === 1) await once(deadline, 'abort');
+        call.endedAt = Date.now();
+        return { kind: 'stored', inserted: 0, duplicates: 0, rejected: 0 };
       },
       probeDatabase: async () => {},
       metrics: createMetrics(new Registry(), 'consumer'),
@@ -63,7 +76,7 @@ describe('consumer batch deadline', () => {
       batchSize: 10,
       waitTimeSec: 1,
       visibilityTimeoutSec: 1,
-      handleTimeoutMs: 200,
+      handleTimeoutMs: 300,
       pollers: 1,
       stopTimeoutMs: 1_000,
     });
@@ -73,9 +86,12 @@ describe('consumer batch deadline', () => {
     } finally {
       await consumer.stop();
     }
-    assert.equal(calls[0]?.deadline.aborted, true, 'the first batch was told its time is up');
-    assert.equal(calls[1]?.messageId, calls[0]?.messageId, 'the unacknowledged message came back');
-    assert.ok(lines.some((l) => /not handled in time/.test(String(l.msg)) && l.handleTimeoutMs === 200));
+    const [first, second] = calls;
+    assert.ok(first && second);
+    assert.ok((first.endedAt ?? 0) - first.startedAt >= 250, 'told at its deadline, not before');
+    assert.equal(second.messageId, first.messageId, 'the unacknowledged message came back');
+    assert.ok(second.startedAt >= (first.endedAt ?? Infinity), 'one batch at a time per poller');
+    assert.ok(lines.some((l) => /past its deadline/.test(String(l.msg)) && l.handleTimeoutMs === 300));
   });
 
   test('when a batch is stored after its deadline, then it is not acknowledged and its redelivery is a duplicate', async () => {
