@@ -8,6 +8,8 @@ import type { AlertingRule, RuleGroup, Severity } from './types.ts';
 const deployments = 'deployment=~".*ingesta.*-(api|consumer)"';
 /** Scrape jobs of the chart's ServiceMonitor: named after its Services, which carry the fullname. */
 const jobs = 'job=~".*ingesta.*"';
+/** The chart's partition maintenance CronJob, `<fullname>-maintenance`. */
+const maintenanceCronJob = 'cronjob=~".*ingesta.*-maintenance"';
 
 function alert(options: {
   name: string;
@@ -98,6 +100,18 @@ export function operationalRuleGroup(): RuleGroup {
         description:
           'Deployment {{ $labels.deployment }} in namespace {{ $labels.namespace }} has had only ' +
           '{{ $value }} available replicas, fewer than desired, for 15 minutes.',
+      }),
+      alert({
+        name: 'IngestaMaintenanceNotSucceeding',
+        severity: 'ticket',
+        // Daily by default: two days without a success is two missed runs, not a late one.
+        expr: `time() - kube_cronjob_status_last_successful_time{${maintenanceCronJob}} > 2 * 86400`,
+        for: '1h',
+        summary: 'The partition maintenance job has not succeeded for two days',
+        description:
+          'CronJob {{ $labels.cronjob }} in namespace {{ $labels.namespace }} last succeeded ' +
+          '{{ $value | humanizeDuration }} ago. Events are still stored (writers create a missing ' +
+          "month's partition), but the retention is not applied and the next months are not made ahead.",
       }),
       alert({
         name: 'IngestaDeploymentUnavailable',
