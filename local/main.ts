@@ -67,7 +67,11 @@ const example = JSON.stringify({
 const banner = `
   ingesta is running (local mode: embedded PostgreSQL, in-process SNS/SQS emulator).
 
-  !! Authentication is OFF in local mode. Never expose this process. !!
+${
+  apiConfig.api.auth
+    ? '  Authentication is on (AUTH_* set): send a bearer token with each request.'
+    : '  !! Authentication is OFF in local mode. Never expose this process. !!'
+}
 
   API         ${base}
   Metrics     http://localhost:${api.adminPort}/metrics (api), http://localhost:${consumer.adminPort}/metrics (consumer)
