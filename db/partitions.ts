@@ -152,6 +152,12 @@ export async function dropPartitionsBefore(
   return expired;
 }
 
+/** This month and the `monthsAhead` after it: the partitions kept ready ahead of writers. */
+export function upcomingMonths(now: Date, monthsAhead = 3): Date[] {
+  const current = monthStart(now);
+  return Array.from({ length: monthsAhead + 1 }, (_, i) => addMonths(current, i));
+}
+
 export interface MaintenanceOptions {
   now?: Date;
   /** Months after the current one to create ahead. Default 3. */
@@ -169,9 +175,7 @@ export interface MaintenanceResult {
 /** What the maintenance job runs: partitions for this month and the next ones, then retention. */
 export async function maintainPartitions(db: Knex, options: MaintenanceOptions): Promise<MaintenanceResult> {
   const now = options.now ?? new Date();
-  const current = monthStart(now);
-  const months = Array.from({ length: (options.monthsAhead ?? 3) + 1 }, (_, i) => addMonths(current, i));
-  const created = await createPartitions(db, months, options.locks);
+  const created = await createPartitions(db, upcomingMonths(now, options.monthsAhead), options.locks);
   const dropped =
     options.retentionDays > 0
       ? await dropPartitionsBefore(

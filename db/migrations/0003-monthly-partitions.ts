@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { addMonths, createPartitions, monthStart } from '../partitions.ts';
+import { createPartitions, upcomingMonths } from '../partitions.ts';
 
 const columns = `seq, source, id, type, subject, time, datacontenttype, dataschema, data, extensions,
   accepted_at, stored_at`;
@@ -63,11 +63,7 @@ export async function up(knex: Knex): Promise<void> {
   const { rows } = await knex.raw<{ rows: { month: Date }[] }>(
     "select distinct date_trunc('month', time, 'UTC') as month from events_unpartitioned",
   );
-  const current = monthStart(new Date());
-  await createPartitions(knex, [
-    ...rows.map((r) => r.month),
-    ...[0, 1, 2, 3].map((i) => addMonths(current, i)),
-  ]);
+  await createPartitions(knex, [...rows.map((r) => r.month), ...upcomingMonths(new Date())]);
   await copyEvents(knex, 'events_unpartitioned', 'events');
   await knex.raw(
     'insert into event_keys (source, id, time) select source, id, time from events_unpartitioned',
