@@ -1,5 +1,6 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Request, Router } from 'express';
+import { bucketMs } from '../db/count-series.ts';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { type EventRepository, InvalidCursorError } from '../db/event-repository.ts';
 import { type CloudEvent, maxEventBytes } from '../platform/cloud-event.ts';
@@ -18,7 +19,6 @@ export interface EventsRouteDeps {
 
 /** Widest /v1/stats answer, in buckets: a month of minutes fits, a year of minutes does not. */
 const maxStatsBuckets = 50_000;
-const bucketMs = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 
 /** A JSON `\u0000` escape not itself escaped: PostgreSQL text and jsonb cannot store NUL. */
 const nulEscape = /(?:^|[^\\])(?:\\\\)*\\u0000/;
@@ -169,7 +169,7 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
       );
     }
     const buckets = await read(() =>
-      repository.stats({
+      repository.statsJson({
         from,
         to,
         bucket,
@@ -177,7 +177,22 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
         source: queryString(req, 'source'),
       }),
     );
-    res.json({ bucket, from, to, buckets });
+    // The buckets arrive as JSON chunks: a month of minutes is tens of thousands of buckets, and
+    // building an object per bucket only to serialize it, or one buffer of them all, costs more
+    // than the query. Written in one go (corked), with their length.
+    const chunks = [
+      Buffer.from(
+        `{"bucket":${JSON.stringify(bucket)},"from":${JSON.stringify(from)},"to":${JSON.stringify(to)},"buckets":`,
+      ),
+      ...buckets,
+      Buffer.from('}'),
+    ];
+    res.status(200);
+    res.set('content-type', 'application/json; charset=utf-8');
+    res.set('content-length', String(chunks.reduce((n, c) => n + c.length, 0)));
+    res.cork();
+    for (const chunk of chunks) res.write(chunk);
+    res.end(); // uncorks
   });
 
   return router;

@@ -132,7 +132,7 @@ async function storedByConsumer(adminPort: number): Promise<number> {
 }
 
 async function reset(database: BenchDatabase) {
-  await database.query('truncate events, event_keys, event_rollups, event_type_rollups');
+  await database.query('truncate events, event_keys, event_counts, event_counts_by_source');
 }
 
 /** Baseline 1: rows inserted straight from memory, `pollers` loops of `batchSize`-row INSERTs. */

@@ -1,9 +1,11 @@
 /**
  * B4 queries over N stored events (1,000,000; fewer in --quick), generated in the database with one
- * INSERT … SELECT generate_series plus the rollups. Sequential GETs against the real API process:
- * latency at the client, and at the server from its http_server_request_duration_seconds histogram.
+ * INSERT … SELECT generate_series plus the count series. Sequential GETs against the real API process:
+ * latency at the client, and at the server from its http_server_request_duration_seconds histogram
+ * (whose 20 ms edge decides the stats goal).
  */
 import { Agent, request } from 'node:http';
+import { addedCounts, slotCounts } from '../db/count-series.ts';
 import { type BenchDatabase, createBenchDatabase } from './support/backends.ts';
 import { type Benchmark, compare, type Figure, runBenchmarks } from './support/harness.ts';
 import { bucketBound, delta, histogram, scrape } from './support/metrics.ts';
@@ -25,7 +27,7 @@ const spanDays = 30;
 
 /**
  * Generates `count` events spread evenly over the `spanDays` days before `endMs`: 10 types, 3
- * sources, 10,000 subjects. Then the rollups, as insert time would have kept them, and statistics.
+ * sources, 10,000 subjects. Then the count series, as insert time would have kept them, and statistics.
  */
 async function generate(database: BenchDatabase, count: number, endMs: number): Promise<void> {
   await database.query(
@@ -42,17 +44,16 @@ async function generate(database: BenchDatabase, count: number, endMs: number): 
     [types, count, endMs, spanDays * 86_400],
   );
   await database.query('insert into event_keys (source, id, time) select source, id, time from events');
+  // The count series, as the consumer's statement would have kept them.
   await database.query(
-    `insert into event_rollups (bucket_width, bucket_start, type, source, count)
-     select w.width, date_trunc(w.width, e.time, 'UTC'), e.type, e.source, count(*)
-     from events e cross join (values ('minute'), ('hour'), ('day')) as w(width)
-     group by 1, 2, 3, 4`,
+    `insert into event_counts_by_source (bucket_width, source, type, period_start, counts)
+     with slot_counts as (${slotCounts('events')}) ${addedCounts('slot_counts', ['source', 'type'])}`,
   );
   await database.query(
-    `insert into event_type_rollups (bucket_width, type, bucket_start, count)
-     select bucket_width, type, bucket_start, sum(count) from event_rollups group by 1, 2, 3`,
+    `insert into event_counts (bucket_width, type, period_start, counts)
+     with slot_counts as (${slotCounts('events')}) ${addedCounts('slot_counts', ['type'])}`,
   );
-  await database.query('vacuum analyze events, event_keys, event_rollups, event_type_rollups');
+  await database.query('vacuum analyze events, event_keys, event_counts, event_counts_by_source');
 }
 
 interface Timed {
@@ -154,7 +155,10 @@ export const queriesBenchmark: Benchmark = {
           route: '/v1/stats',
         },
       ];
-      const results = new Map<string, { client: number[]; server: { p99Le: number }; bytes: number }>();
+      const results = new Map<
+        string,
+        { client: number[]; server: { p99Le: number; within20Ms: number; meanMs: number }; bytes: number }
+      >();
       // The first and the deep page are requested alternately, so a spell of noise on this shared
       // machine lands on both and their ratio holds; the other cases run one after another.
       const groups = [cases.slice(0, 2), ...cases.slice(2).map((c) => [c])];
@@ -172,13 +176,15 @@ export const queriesBenchmark: Benchmark = {
           }
         }
         const after = histogram(await scrape(adminPort), 'http_server_request_duration_seconds', labels);
-        const serverP99Le = bucketBound(0.99, delta(after, before));
+        const served = delta(after, before);
+        const serverP99Le = bucketBound(0.99, served);
+        const within20Ms = (served.buckets.find((b) => b.le === 0.02)?.count ?? 0) / served.count;
         for (const c of group) {
           const t = timed.get(c.name) as Timed;
           const sorted = t.clientMs.sort((x, y) => x - y);
           results.set(c.name, {
             client: [percentile(sorted, 0.5), percentile(sorted, 0.99)],
-            server: { p99Le: serverP99Le },
+            server: { p99Le: serverP99Le, within20Ms, meanMs: (served.sum / served.count) * 1000 },
             bytes: t.bytes,
           });
           context.progress(
@@ -212,19 +218,26 @@ export const queriesBenchmark: Benchmark = {
       for (const c of cases.slice(2)) {
         const r = results.get(c.name);
         if (!r) continue;
-        const p99 = r.client[1] as number;
         figures.push({
           benchmark,
           name: `${c.name}, p99 (client)`,
           unit: 'ms',
-          value: p99,
+          value: r.client[1] as number,
           note: `p50 ${r.client[0]?.toFixed(1)} ms; server p99 bucket ≤ ${r.server.p99Le * 1000} ms; ${Math.round(r.bytes / 1024)} KiB`,
-          // The server's histogram buckets (10, 25 ms) cannot resolve 20 ms; the client's time bounds
-          // the server's from above, so a PASS here is a PASS at the server.
-          ...(c.name.startsWith('stats: a month of minutes')
-            ? { goal: { text: 'p99 ≤ 20 ms at the server', met: p99 <= 20 } }
-            : {}),
         });
+        if (c.name.startsWith('stats: a month of minutes')) {
+          // The server's own histogram has an edge at 20 ms: the share of requests at or under it
+          // says whether its p99 is.
+          const share = r.server.within20Ms;
+          figures.push({
+            benchmark,
+            name: `${c.name}, requests ≤ 20 ms (server)`,
+            unit: '%',
+            value: Math.round(share * 1000) / 10,
+            note: `server mean ${r.server.meanMs.toFixed(1)} ms, p99 bucket ≤ ${r.server.p99Le * 1000} ms`,
+            goal: { text: 'p99 ≤ 20 ms at the server', met: share >= 0.99 },
+          });
+        }
       }
       return figures;
     } finally {

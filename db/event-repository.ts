@@ -1,5 +1,17 @@
 import type { Knex } from 'knex';
 import type { CloudEvent } from '../platform/cloud-event.ts';
+import {
+  addedCounts,
+  addToSeries,
+  bucketBounds,
+  periodEndSql,
+  periodOf,
+  SeriesJson,
+  type SeriesJsonOptions,
+  type SeriesRow,
+  type SeriesVersion,
+  slotCounts,
+} from './count-series.ts';
 import { type Database, isDatabaseUnavailable } from './database.ts';
 import { createPartitions, isMissingPartition } from './partitions.ts';
 
@@ -32,12 +44,6 @@ export interface StatsQuery {
   bucket: BucketWidth;
   type?: string;
   source?: string;
-}
-
-export interface StatsBucket {
-  start: string;
-  type: string;
-  count: number;
 }
 
 export class InvalidCursorError extends Error {
@@ -135,6 +141,8 @@ export interface EventRepositoryOptions {
   maxConcurrentInserts?: number;
   /** Most rows one merged statement carries (a single call is never split). Default 100. */
   maxRowsPerInsert?: number;
+  /** How /v1/stats answers are rendered and how much of them is kept (db/count-series.ts). */
+  statsJson?: SeriesJsonOptions;
 }
 
 interface PendingInsert {
@@ -166,9 +174,11 @@ export class EventRepository {
   readonly #maxRowsPerInsert: number;
   readonly #waiting: PendingInsert[] = [];
   #insertsInFlight = 0;
+  readonly #statsJson: SeriesJson;
 
   constructor(db: Database, options: EventRepositoryOptions = {}) {
     this.#db = db;
+    this.#statsJson = new SeriesJson(options.statsJson);
     this.#maxConcurrentInserts = options.maxConcurrentInserts ?? 2;
     this.#maxRowsPerInsert = options.maxRowsPerInsert ?? 100;
   }
@@ -302,27 +312,18 @@ export class EventRepository {
          order by source, id
          returning source, id, type, time
        ),
-       buckets as (
-         select w.width, date_trunc(w.width, i.time, 'UTC') as bucket_start, i.type, i.source
-         from inserted i cross join (values ('minute'), ('hour'), ('day')) as w(width)
-       ),
+       by_source as (${slotCounts('inserted')}),
        rolled as (
-         insert into event_rollups (bucket_width, bucket_start, type, source, count)
-         select width, bucket_start, type, source, count(*)
-         from buckets
-         group by 1, 2, 3, 4
-         order by 1, 2, 3, 4
-         on conflict (bucket_width, bucket_start, type, source)
-           do update set count = event_rollups.count + excluded.count
+         insert into event_counts_by_source (bucket_width, source, type, period_start, counts)
+         ${addedCounts('by_source', ['source', 'type'])}
+         on conflict (bucket_width, source, type, period_start)
+           do update set ${addToSeries('event_counts_by_source')}
        ),
        rolled_by_type as (
-         insert into event_type_rollups (bucket_width, type, bucket_start, count)
-         select width, type, bucket_start, count(*)
-         from buckets
-         group by 1, 2, 3
-         order by 1, 2, 3
-         on conflict (bucket_width, type, bucket_start)
-           do update set count = event_type_rollups.count + excluded.count
+         insert into event_counts (bucket_width, type, period_start, counts)
+         ${addedCounts('by_source', ['type'])}
+         on conflict (bucket_width, type, period_start)
+           do update set ${addToSeries('event_counts')}
        )
        select source, id from inserted`,
       [
@@ -384,29 +385,61 @@ export class EventRepository {
   }
 
   /**
-   * Counts per bucket and type from the rollups; cost grows with buckets, not events. Without a
-   * source filter the per-type rollups answer with finished rows in key order; with one, the
-   * per-source rollups do.
+   * Counts per bucket and type, as the chunks of the UTF-8 JSON array /v1/stats answers with, read from the count
+   * series (db/count-series.ts): cost grows with periods, not events. Without a source filter the
+   * per-type series answer; with one, the per-source series do.
    */
-  async stats(query: StatsQuery): Promise<StatsBucket[]> {
+  async statsJson(query: StatsQuery): Promise<Buffer[]> {
     const bySource = query.source !== undefined;
-    const q = this.#db(bySource ? 'event_rollups' : 'event_type_rollups')
-      .select(this.#db.raw(`${rfc3339('bucket_start')} as start`), 'type')
-      .where('bucket_width', query.bucket)
+    const table = bySource ? 'event_counts_by_source' : 'event_counts';
+    // As text: these are compared and printed, never computed on, so pg need not parse them as int8.
+    // date_part is float8 (exact for whole seconds), cheaper than extract's numeric.
+    const periodStartMs = this.#db.raw(
+      `(date_part('epoch', period_start) * 1000)::int8::text as "periodStartMs"`,
+    );
+    const select = (...columns: (string | Knex.Raw)[]) => {
+      const q = this.#db(table)
+        .select(periodStartMs, 'type', this.#db.raw('version::text as version'), ...columns)
+        .where('bucket_width', query.bucket);
+      if (bySource) q.where('source', query.source);
+      if (query.type !== undefined) q.where('type', query.type);
+      return q.orderBy([
+        { column: 'period_start', order: 'asc' },
+        { column: 'type', order: 'asc' },
+      ]);
+    };
+    const { fromMs, toMs } = bucketBounds(query.bucket, query.from, query.to);
+    // Keys and versions of the periods in range, and the counts of those the range cuts (the first
+    // and the last, rendered every time); the counts of other periods only if not kept rendered.
+    const index = (await select(
+      this.#db.raw(
+        `case when period_start < ?::timestamptz or ${periodEndSql(query.bucket)} > ?::timestamptz
+           then counts::text end as counts`,
+        [new Date(fromMs).toISOString(), new Date(toMs).toISOString()],
+      ),
+    )
       .where(
-        'bucket_start',
+        'period_start',
         '>=',
-        this.#db.raw("date_trunc(?, ?::timestamptz, 'UTC')", [query.bucket, query.from]),
+        this.#db.raw("date_trunc(?, ?::timestamptz, 'UTC')", [periodOf[query.bucket], query.from]),
       )
-      .where('bucket_start', '<', query.to);
-    if (query.type !== undefined) q.where('type', query.type);
-    if (bySource) q.where('source', query.source).sum({ count: 'count' }).groupBy('bucket_start', 'type');
-    else q.select('count');
-    const rows = (await q.orderBy([
-      { column: 'bucket_start', order: 'asc' },
-      { column: 'type', order: 'asc' },
-    ])) as { start: string; type: string; count: string }[];
-    return rows.map((r) => ({ start: r.start, type: r.type, count: Number(r.count) }));
+      .where('period_start', '<', query.to)) as SeriesVersion[];
+    if (index.length === 0) return [Buffer.from('[]')];
+    const range = {
+      bucket: query.bucket,
+      fromMs,
+      toMs,
+      scope: bySource ? `source ${query.source}` : 'all sources',
+    };
+    return this.#statsJson.render(
+      index,
+      range,
+      async (periods) =>
+        (await select(this.#db.raw('counts::text as counts')).whereRaw(
+          'period_start = any(?::timestamptz[])',
+          [periods.map((ms) => new Date(Number(ms)).toISOString())] as unknown as Knex.RawBinding[],
+        )) as SeriesRow[],
+    );
   }
 
   async ping(): Promise<void> {
@@ -421,7 +454,7 @@ export class EventRepository {
   async probeWrites(): Promise<void> {
     await this.#db.transaction(async (trx) => {
       await trx.raw(
-        'lock table event_keys, events, event_rollups, event_type_rollups in row exclusive mode nowait',
+        'lock table event_keys, events, event_counts, event_counts_by_source in row exclusive mode nowait',
       );
     });
   }

@@ -3,12 +3,14 @@ import pg from 'pg';
 import * as eventStore from './migrations/0001-event-store.ts';
 import * as rollupsByType from './migrations/0002-rollups-by-type.ts';
 import * as monthlyPartitions from './migrations/0003-monthly-partitions.ts';
+import * as countSeries from './migrations/0004-count-series.ts';
 
 /** Migrations by name, in order. Listed explicitly so the same code runs from sources and from dist/. */
 const migrations: Record<string, Knex.Migration> = {
   '0001-event-store': eventStore,
   '0002-rollups-by-type': rollupsByType,
   '0003-monthly-partitions': monthlyPartitions,
+  '0004-count-series': countSeries,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

@@ -147,8 +147,9 @@ export async function dropPartitionsBefore(
       await trx.raw(`drop table ${name}`);
     });
   }
-  await db.raw('delete from event_rollups where bucket_start < ?', [boundary.toISOString()]);
-  await db.raw('delete from event_type_rollups where bucket_start < ?', [boundary.toISOString()]);
+  // Series periods (hours, days, months) never straddle a month boundary.
+  await db.raw('delete from event_counts_by_source where period_start < ?', [boundary.toISOString()]);
+  await db.raw('delete from event_counts where period_start < ?', [boundary.toISOString()]);
   return expired;
 }
 

@@ -42,7 +42,7 @@ describe('migrations', () => {
       'one applied, the other waited and found nothing',
     );
     assert.ok((await tables()).includes('events'));
-    assert.ok((await tables()).includes('event_rollups'));
+    assert.ok((await tables()).includes('event_counts'));
   });
 
   test('when migrations run again, then nothing changes', async () => {
@@ -55,7 +55,7 @@ describe('migrations', () => {
   test('when rolled back and migrated again, then the schema comes back', async () => {
     await cli('rollback', database.url);
     const after = await tables();
-    assert.ok(!after.includes('events') && !after.includes('event_rollups'));
+    assert.ok(!after.includes('events') && !after.includes('event_counts'));
     await cli('latest', database.url);
     assert.ok((await tables()).includes('events'));
   });

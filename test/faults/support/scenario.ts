@@ -288,7 +288,7 @@ export async function startScenario(options: ScenarioOptions = {}): Promise<Scen
       assert.deepEqual(unexpected, [], 'nothing is stored that was not accepted');
       assert.equal(stored.length, storedSet.size, 'nothing is stored twice');
       const { rows } = await db.query<{ bucket_width: string; total: string }>(
-        `select bucket_width, sum(count) as total from event_rollups where source = $1 group by bucket_width`,
+        `select bucket_width, sum(c) as total from event_counts_by_source, unnest(counts) as c where source = $1 group by bucket_width`,
         [source],
       );
       const rollups = Object.fromEntries(rows.map((r) => [r.bucket_width, Number(r.total)]));
