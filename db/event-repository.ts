@@ -154,16 +154,58 @@ interface PendingInsert {
 const eventKey = (source: string, id: string) => `${source}\u0000${id}`;
 
 /**
+ * One statement per batch, parameters $1–$10 the columns as arrays. Arrays keep the statement's
+ * shape (and plan) the same whatever the batch size. Events and series rows are written in key
+ * order, so concurrent statements (a redelivered event in two batches, one hot series row) take
+ * their locks in the same order and cannot deadlock.
+ */
+const insertBatchSql = `with incoming as (
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+                    $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[])
+      as t(source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
+  ),
+  first_seen as (
+    insert into event_keys (source, id, time)
+    select source, id, time
+    from incoming
+    order by source, id
+    on conflict (source, id) do nothing
+    returning source, id, time
+  ),
+  inserted as (
+    insert into events (source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
+    select distinct on (source, id)
+      source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at
+    from incoming join first_seen using (source, id, time)
+    order by source, id
+    returning source, id, type, time
+  ),
+  by_source as (${slotCounts('inserted')}),
+  rolled as (
+    insert into event_counts_by_source (bucket_width, source, type, period_start, counts)
+    ${addedCounts('by_source', ['source', 'type'])}
+    on conflict (bucket_width, source, type, period_start)
+      do update set ${addToSeries('event_counts_by_source')}
+  ),
+  rolled_by_type as (
+    insert into event_counts (bucket_width, type, period_start, counts)
+    ${addedCounts('by_source', ['type'])}
+    on conflict (bucket_width, type, period_start)
+      do update set ${addToSeries('event_counts')}
+  )
+  select source, id from inserted`;
+
+/**
  * Data access for the event store. Writes are one statement per batch (atomic on its own): a
  * multi-row INSERT … ON CONFLICT DO NOTHING into `event_keys` decides which events are new (the
  * first time their (source, id) is seen, whatever their `time`); only those go into the monthly
- * partitions of `events` and feed the rollup upserts (per source, and per type across sources), so
- * rollups count only rows actually inserted. An event whose month has no partition yet gets one,
+ * partitions of `events` and feed the count series upserts (per source, and per type across
+ * sources), so the series count only rows actually inserted. An event whose month has no partition yet gets one,
  * and its statement runs again (db/partitions.ts).
  *
  * Concurrent insertBatch calls (the consumer's pollers) share statements: at most
  * `maxConcurrentInserts` run at once and the calls that arrive meanwhile are merged into the next
- * one. Fewer, larger transactions lock each hot rollup row once per statement instead of once per
+ * one. Fewer, larger transactions lock each hot series row once per statement instead of once per
  * batch, which is what limits concurrent writers of one type. A call alone is never delayed. Each
  * call still settles on its own batch: it learns which of its rows were inserted, and a statement
  * PostgreSQL refuses is retried call by call, so a refused row fails only the call that holds it.
@@ -287,45 +329,9 @@ export class EventRepository {
       columns.extensions.push(Object.keys(extensions).length > 0 ? JSON.stringify(extensions) : null);
       columns.acceptedAt.push(new Date(acceptedAtMs).toISOString());
     }
-    // Arrays keep the statement's shape (and plan) the same whatever the batch size. Events and
-    // rollup rows are written in key order, so concurrent statements (a redelivered event in two
-    // batches, one hot rollup row) take their locks in the same order and cannot deadlock.
-    const { rows } = await this.#db.raw<{ rows: { source: string; id: string }[] }>(
-      `with incoming as (
-         select * from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[],
-                              ?::text[], ?::jsonb[], ?::jsonb[], ?::timestamptz[])
-           as t(source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
-       ),
-       first_seen as (
-         insert into event_keys (source, id, time)
-         select source, id, time
-         from incoming
-         order by source, id
-         on conflict (source, id) do nothing
-         returning source, id, time
-       ),
-       inserted as (
-         insert into events (source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
-         select distinct on (source, id)
-           source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at
-         from incoming join first_seen using (source, id, time)
-         order by source, id
-         returning source, id, type, time
-       ),
-       by_source as (${slotCounts('inserted')}),
-       rolled as (
-         insert into event_counts_by_source (bucket_width, source, type, period_start, counts)
-         ${addedCounts('by_source', ['source', 'type'])}
-         on conflict (bucket_width, source, type, period_start)
-           do update set ${addToSeries('event_counts_by_source')}
-       ),
-       rolled_by_type as (
-         insert into event_counts (bucket_width, type, period_start, counts)
-         ${addedCounts('by_source', ['type'])}
-         on conflict (bucket_width, type, period_start)
-           do update set ${addToSeries('event_counts')}
-       )
-       select source, id from inserted`,
+    const rows = await this.#prepared<{ source: string; id: string }>(
+      'ingesta_insert_batch',
+      insertBatchSql,
       [
         columns.source,
         columns.id,
@@ -337,9 +343,26 @@ export class EventRepository {
         columns.data,
         columns.extensions,
         columns.acceptedAt,
-      ] as unknown as readonly Knex.RawBinding[],
+      ],
     );
     return { inserted: rows };
+  }
+
+  /**
+   * Runs `text` as a named prepared statement on a connection of the pool: PostgreSQL plans it on
+   * the first calls of each connection and then reuses a generic plan, instead of planning the
+   * insert's eight CTEs on every call.
+   */
+  async #prepared<Row>(name: string, text: string, values: unknown[]): Promise<Row[]> {
+    const client = this.#db.client as Knex.Client;
+    const connection = (await client.acquireConnection()) as {
+      query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: Row[] }>;
+    };
+    try {
+      return (await connection.query({ name, text, values })).rows;
+    } finally {
+      await client.releaseConnection(connection);
+    }
   }
 
   async get(source: string, id: string): Promise<StoredEvent | undefined> {
