@@ -150,6 +150,9 @@ export async function dropPartitionsBefore(
   // Series periods (hours, days, months) never straddle a month boundary.
   await db.raw('delete from event_counts_by_source where period_start < ?', [boundary.toISOString()]);
   await db.raw('delete from event_counts where period_start < ?', [boundary.toISOString()]);
+  // The bucket rows of releases before the series (migration 0004), kept until none writes them.
+  await db.raw('delete from event_rollups where bucket_start < ?', [boundary.toISOString()]);
+  await db.raw('delete from event_type_rollups where bucket_start < ?', [boundary.toISOString()]);
   return expired;
 }
 

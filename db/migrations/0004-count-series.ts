@@ -5,7 +5,8 @@ import type { Knex } from 'knex';
  * of an hour, the 24 hours of a day, the 31 days of a month; slots of days a month lacks stay 0).
  * /v1/stats over a month of minutes then reads 720 rows instead of 43,200, and the tables are
  * about twenty times smaller. Existing rollups are converted here, in one transaction while
- * writers wait on the table locks; `down` expands the series back into one row per bucket.
+ * writers wait on the table locks; `down` expands the series back into one row per bucket. The
+ * bucket tables stay, fed into the series by a trigger, until no release writes them.
  */
 const widths = `(values ('minute', 'hour', 60, 60), ('hour', 'day', 24, 3600), ('day', 'month', 31, 86400))
   as w(bucket_width, period, slots, seconds)`;
@@ -67,8 +68,40 @@ export async function up(knex: Knex): Promise<void> {
     `insert into event_counts_by_source (bucket_width, source, type, period_start, counts)
      ${toSeries('event_rollups', ['source', 'type'])}`,
   );
-  await knex.raw('drop table event_type_rollups');
-  await knex.raw('drop table event_rollups');
+  // Expand, not contract: the previous release keeps upserting the bucket rows until its pods are
+  // replaced, and its API keeps reading them. Each of its increments is carried into the series, so
+  // nothing it stores goes uncounted; a later migration drops the bucket rows and this trigger.
+  await knex.raw(`
+    create function ingesta_bucket_rows_to_series() returns trigger language plpgsql as $$
+    declare
+      v_delta bigint := new.count - case when tg_op = 'UPDATE' then old.count else 0 end;
+      v_period text := case new.bucket_width when 'minute' then 'hour' when 'hour' then 'day' else 'month' end;
+      v_slots int := case new.bucket_width when 'minute' then 60 when 'hour' then 24 else 31 end;
+      v_period_start timestamptz := date_trunc(v_period, new.bucket_start, 'UTC');
+      v_slot int := 1 + floor(extract(epoch from new.bucket_start - v_period_start)
+                            / extract(epoch from ('1 ' || new.bucket_width)::interval))::int;
+      v_added bigint[] := array_fill(0::bigint, array[v_slots]);
+    begin
+      if v_delta = 0 then return null; end if;
+      v_added[v_slot] := v_delta;
+      if tg_table_name = 'event_rollups' then
+        insert into event_counts_by_source as c (bucket_width, source, type, period_start, counts)
+        values (new.bucket_width, new.source, new.type, v_period_start, v_added)
+        on conflict (bucket_width, source, type, period_start) do update
+          set counts[v_slot] = c.counts[v_slot] + v_delta, version = nextval('event_counts_version');
+      else
+        insert into event_counts as c (bucket_width, type, period_start, counts)
+        values (new.bucket_width, new.type, v_period_start, v_added)
+        on conflict (bucket_width, type, period_start) do update
+          set counts[v_slot] = c.counts[v_slot] + v_delta, version = nextval('event_counts_version');
+      end if;
+      return null;
+    end $$`);
+  for (const table of ['event_rollups', 'event_type_rollups']) {
+    await knex.raw(`
+      create trigger ${table}_to_series after insert or update on ${table}
+      for each row execute function ingesta_bucket_rows_to_series()`);
+  }
 }
 
 /** Bucket rows of a series table: one per slot with a count, as 0001 and 0002 kept them. */
@@ -82,23 +115,11 @@ const fromSeries = (table: string, keys: string[]) => `
 
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('lock table event_counts, event_counts_by_source in exclusive mode');
-  await knex.raw(`
-    create table event_rollups (
-      bucket_width text not null check (bucket_width in ('minute', 'hour', 'day')),
-      bucket_start timestamptz not null,
-      type text not null,
-      source text not null,
-      count bigint not null check (count >= 0),
-      constraint event_rollups_pkey primary key (bucket_width, bucket_start, type, source)
-    )`);
-  await knex.raw(`
-    create table event_type_rollups (
-      bucket_width text not null check (bucket_width in ('minute', 'hour', 'day')),
-      type text not null,
-      bucket_start timestamptz not null,
-      count bigint not null check (count >= 0),
-      constraint event_type_rollups_pkey primary key (bucket_width, type, bucket_start) include (count)
-    )`);
+  await knex.raw('drop trigger event_rollups_to_series on event_rollups');
+  await knex.raw('drop trigger event_type_rollups_to_series on event_type_rollups');
+  await knex.raw('drop function ingesta_bucket_rows_to_series()');
+  // The series hold every count, including those only this release wrote.
+  await knex.raw('truncate event_rollups, event_type_rollups');
   await knex.raw(
     `insert into event_rollups (bucket_width, bucket_start, source, type, count)
      ${fromSeries('event_counts_by_source', ['source', 'type'])}`,

@@ -194,7 +194,7 @@ describe('count series migration', () => {
   ] as const;
   const byBucket = 'order by bucket_width, bucket_start, type';
 
-  test('when rollups are migrated to series and back, then every count survives both ways', async () => {
+  test('when rollups are migrated to series and back, then every count survives both ways, including the previous release writes', async () => {
     for (let i = 0; i < 3; i++) await db.migrate.up(migratorConfig); // 0001-0003
     for (const [width, start, type, source, n] of rollups) {
       await db.raw(
@@ -230,7 +230,49 @@ describe('count series migration', () => {
       'one row per period',
     );
 
+    // The previous release's consumer, still running during the upgrade, upserts bucket rows.
+    await db.raw(`
+      with rolled as (
+        insert into event_rollups (bucket_width, bucket_start, type, source, count)
+        values ('minute', '2026-02-28T23:59:00Z', 'x', '/a', 4), ('minute', '2026-03-01T00:07:00Z', 'x', '/c', 1)
+        on conflict (bucket_width, bucket_start, type, source)
+          do update set count = event_rollups.count + excluded.count
+      )
+      insert into event_type_rollups (bucket_width, type, bucket_start, count)
+      values ('minute', 'x', '2026-02-28T23:59:00Z', 4), ('minute', 'x', '2026-03-01T00:07:00Z', 1)
+      on conflict (bucket_width, type, bucket_start)
+        do update set count = event_type_rollups.count + excluded.count`);
+    assert.deepEqual(
+      await stats({ ...range, bucket: 'minute' }),
+      [
+        { start: '2026-02-28T23:59:00.000000Z', type: 'x', count: 9 },
+        { start: '2026-03-01T00:00:00.000000Z', type: 'y', count: 1 },
+        { start: '2026-03-01T00:07:00.000000Z', type: 'x', count: 1 },
+      ],
+      'what the previous release stores is counted in the series',
+    );
+    assert.deepEqual(await stats({ ...range, bucket: 'minute', source: '/a', type: 'x' }), [
+      { start: '2026-02-28T23:59:00.000000Z', type: 'x', count: 6 },
+    ]);
+
     await db.migrate.down(migratorConfig);
+    assert.deepEqual(
+      await rows(`select * from event_type_rollups where bucket_width = 'minute' ${byBucket}`),
+      [
+        { bucket_width: 'minute', type: 'x', bucket_start: new Date('2026-02-28T23:59:00Z'), count: '9' },
+        { bucket_width: 'minute', type: 'y', bucket_start: new Date('2026-03-01T00:00:00Z'), count: '1' },
+        { bucket_width: 'minute', type: 'x', bucket_start: new Date('2026-03-01T00:07:00Z'), count: '1' },
+      ],
+      'rolled back, the bucket rows hold every count',
+    );
+    await db.raw(
+      `delete from event_rollups where source = '/c' or (bucket_width = 'minute' and source = '/a' and type = 'x')`,
+    );
+    await db.raw(`insert into event_rollups (bucket_width, bucket_start, type, source, count)
+      values ('minute', '2026-02-28T23:59:00Z', 'x', '/a', 2)`);
+    await db.raw(`delete from event_type_rollups where bucket_width = 'minute' and type = 'x'`);
+    await db.raw(`insert into event_type_rollups (bucket_width, type, bucket_start, count)
+      values ('minute', 'x', '2026-02-28T23:59:00Z', 5)`);
     assert.deepEqual(await rows(`select * from event_rollups ${byBucket}, source`), before.bySource);
     assert.deepEqual(await rows(`select * from event_type_rollups ${byBucket}`), before.byType);
     await db.migrate.up(migratorConfig);
