@@ -8,7 +8,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { type Link, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { isDatabaseUnavailable } from '../db/database.ts';
+import { isDatabaseUnavailable, isRowRefused } from '../db/database.ts';
 import type { EventRepository, NewEvent } from '../db/event-repository.ts';
 import { chunkWithin } from '../platform/batch-limits.ts';
 import type { EventValidator } from '../platform/cloud-event.ts';
@@ -181,7 +181,9 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     try {
       result = await repository.insertBatch(valid.map((v) => v.newEvent));
     } catch (err) {
-      if (isDatabaseUnavailable(err)) {
+      if (isDatabaseUnavailable(err) || !isRowRefused(err)) {
+        if (!isDatabaseUnavailable(err))
+          log.error({ err }, 'batch insert failed, not for its data: retried later');
         await retryLater(valid.map((v) => v.message));
         return { kind: 'retry', rejected: moved, error: err };
       }
@@ -212,7 +214,10 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     return { kind: 'stored', inserted: result.inserted.length, duplicates, rejected: moved };
   }
 
-  /** Inserts message by message; rows PostgreSQL refuses go to the DLQ, an outage means retry. */
+  /**
+   * Inserts message by message; rows PostgreSQL refuses go to the DLQ, anything else (an outage, a
+   * schema that does not match) means retry.
+   */
   async function isolate(
     valid: ValidMessage[],
     alreadyRejected: number,
@@ -234,7 +239,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
         }
         if (!deadline?.aborted) await deleteMessages([v.message]);
       } catch (err) {
-        if (isDatabaseUnavailable(err)) {
+        if (isDatabaseUnavailable(err) || !isRowRefused(err)) {
           await retryLater([v.message]);
           return { kind: 'retry', rejected: outcome.rejected, error: err };
         }

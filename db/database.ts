@@ -89,3 +89,14 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   }
   return err.cause !== undefined && isDatabaseUnavailable(err.cause);
 }
+
+/**
+ * True when PostgreSQL refused the data itself (SQLSTATE class 22, data exception, or 23, integrity
+ * constraint violation): the same row fails the same way every time. Anything else (a schema that
+ * does not match the code during an upgrade, a permission, a lock timeout) is about the database,
+ * not the row, and the row is worth another try.
+ */
+export function isRowRefused(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { rejectionAttributes } from '../../consumer/batch-handler.ts';
+import { type BatchOutcome, rejectionAttributes } from '../../consumer/batch-handler.ts';
 import { maxEventBytes } from '../../platform/cloud-event.ts';
 import { orderEvent, type Stack, startStack } from '../support/stack.ts';
 
@@ -73,6 +74,24 @@ describe('consumer', () => {
     assert.equal(dlq.length, 1);
     assert.equal(dlq[0]?.MessageAttributes?.[rejectionAttributes.code]?.StringValue, 'STORE_REJECTED');
     assert.deepEqual(await stack.queueDepth('main'), { visible: 0, inFlight: 0 });
+  });
+
+  test('when the schema does not match the code (a table missing during an upgrade), then messages wait for it instead of the DLQ', async () => {
+    const source = `/test/${crypto.randomUUID()}`;
+    const event = orderEvent({ source });
+    await stack.db.raw('alter table event_counts rename to event_counts_elsewhere');
+    const retried = once(stack.outcomes, 'outcome');
+    await stack.sendRaw(JSON.stringify(event));
+    const [outcome] = (await retried) as [BatchOutcome];
+    assert.equal(outcome.kind, 'retry');
+    assert.deepEqual(await stack.queueDepth('dlq'), { visible: 0, inFlight: 0 }, 'nothing in the DLQ');
+
+    const stored = stack.handledMore(1);
+    await stack.db.raw('alter table event_counts_elsewhere rename to event_counts');
+    await stored;
+    const got = await stack.http.get(`/v1/events/${encodeURIComponent(source)}/${event.id}`).expect(200);
+    assert.equal(got.body.id, event.id);
+    assert.deepEqual(await stack.queueDepth('dlq'), { visible: 0, inFlight: 0 });
   });
 
   test('when an SNS envelope arrives (raw delivery off), then the event inside is stored', async () => {
