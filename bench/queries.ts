@@ -100,7 +100,7 @@ export const queriesBenchmark: Benchmark = {
     const t0 = performance.now();
     await generate(database, count, endMs);
     context.progress(
-      `  generated ${count} events and their rollups in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `  generated ${count} events and their count series in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     const api = await spawnService('api', {
       DATABASE_URL: database.url,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { CloudEvent } from '../platform/cloud-event.ts';
 import {
@@ -434,7 +435,7 @@ export class EventRepository {
     const { fromMs, toMs } = bucketBounds(query.bucket, query.from, query.to);
     // Keys and versions of the periods in range, and the counts of those the range cuts (the first
     // and the last, rendered every time); the counts of other periods only if not kept rendered.
-    const index = (await select(
+    const indexQuery = select(
       this.#db.raw(
         `case when period_start < ?::timestamptz or ${periodEndSql(query.bucket)} > ?::timestamptz
            then counts::text end as counts`,
@@ -446,7 +447,15 @@ export class EventRepository {
         '>=',
         this.#db.raw("date_trunc(?, ?::timestamptz, 'UTC')", [periodOf[query.bucket], query.from]),
       )
-      .where('period_start', '<', query.to)) as SeriesVersion[];
+      .where('period_start', '<', query.to)
+      .toSQL()
+      .toNative();
+    // Prepared per shape (table, filters, width), like the insert: a dashboard repeats these.
+    const index = await this.#prepared<SeriesVersion>(
+      `ingesta_stats_${createHash('sha1').update(indexQuery.sql).digest('hex').slice(0, 16)}`,
+      indexQuery.sql,
+      indexQuery.bindings as unknown[],
+    );
     if (index.length === 0) return [Buffer.from('[]')];
     const range = {
       bucket: query.bucket,
