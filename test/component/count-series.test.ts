@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import type { Database } from '../../db/database.ts';
 import { EventRepository, type NewEvent, type StatsQuery } from '../../db/event-repository.ts';
 import { migratorConfig } from '../../db/migrate.ts';
-import { type ConnectedTestDatabase, connectTestDatabase } from '../support/postgres.ts';
+import { type ConnectedTestDatabase, connectTestDatabase, readStats } from '../support/postgres.ts';
 
 const event = (id: string, time: string, type = 'series.test', source = '/series'): NewEvent => ({
   event: { specversion: '1.0', id, source, type, time },
@@ -14,8 +14,7 @@ const event = (id: string, time: string, type = 'series.test', source = '/series
 describe('count series', () => {
   let database: ConnectedTestDatabase;
   let repository: EventRepository;
-  const stats = async (query: StatsQuery) =>
-    JSON.parse(Buffer.concat(await repository.statsJson(query)).toString()) as unknown;
+  const stats = (query: StatsQuery) => readStats(repository, query);
 
   before(async () => {
     database = await connectTestDatabase();
@@ -165,7 +164,7 @@ describe('count series', () => {
       count: 1,
     }));
     for (let i = 0; i < 3; i++) {
-      assert.deepEqual(JSON.parse(Buffer.concat(await small.statsJson(range)).toString()), expected);
+      assert.deepEqual(await readStats(small, range), expected);
     }
   });
 });
@@ -211,8 +210,7 @@ describe('count series migration', () => {
 
     await db.migrate.up(migratorConfig); // 0004
     const repository = new EventRepository(db);
-    const stats = async (query: StatsQuery) =>
-      JSON.parse(Buffer.concat(await repository.statsJson(query)).toString()) as unknown;
+    const stats = (query: StatsQuery) => readStats(repository, query);
     const range = { from: '2026-02-01T00:00:00Z', to: '2026-04-01T00:00:00Z' };
     assert.deepEqual(await stats({ ...range, bucket: 'minute' }), [
       { start: '2026-02-28T23:59:00.000000Z', type: 'x', count: 5 },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Database } from '../../db/database.ts';
 import { EventRepository, type NewEvent, type StatsQuery } from '../../db/event-repository.ts';
-import { type ConnectedTestDatabase, connectTestDatabase } from '../support/postgres.ts';
+import { type ConnectedTestDatabase, connectTestDatabase, readStats } from '../support/postgres.ts';
 
 const event = (id: string, source: string, type: string, time: string): NewEvent => ({
   event: { specversion: '1.0', id, source, type, time, data: { n: id } },
@@ -20,8 +20,7 @@ describe('event store', () => {
     db = database.db;
     repository = new EventRepository(db);
   });
-  const stats = async (query: StatsQuery) =>
-    JSON.parse(Buffer.concat(await repository.statsJson(query)).toString()) as unknown;
+  const stats = (query: StatsQuery) => readStats(repository, query);
   after(() => database.drop());
 
   test('when batches from several sources repeat events, then stats without a source count each event once across sources', async () => {

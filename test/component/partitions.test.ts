@@ -10,6 +10,7 @@ import {
   type ConnectedTestDatabase,
   connectTestDatabase,
   createTestDatabase,
+  readStats,
   type TestDatabase,
 } from '../support/postgres.ts';
 
@@ -34,8 +35,7 @@ describe('event partitions and retention', () => {
     db = database.db;
     repository = new EventRepository(db);
   });
-  const stats = async (query: StatsQuery) =>
-    JSON.parse(Buffer.concat(await repository.statsJson(query)).toString()) as unknown;
+  const stats = (query: StatsQuery) => readStats(repository, query);
   after(() => database.drop());
   beforeEach(async () => {
     await db.raw('truncate events, event_keys, event_counts, event_counts_by_source');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createDatabase, type Database } from '../../db/database.ts';
+import type { EventRepository, StatsQuery } from '../../db/event-repository.ts';
 import { migrateLatest } from '../../db/migrate.ts';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.ts';
 
@@ -71,4 +72,9 @@ export async function connectTestDatabase(
       await database.drop();
     },
   };
+}
+
+/** `repository.statsJson(query)` parsed: the buckets /v1/stats would answer with. */
+export async function readStats(repository: EventRepository, query: StatsQuery): Promise<unknown> {
+  return JSON.parse(Buffer.concat(await repository.statsJson(query)).toString());
 }
