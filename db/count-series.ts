@@ -109,17 +109,6 @@ function periodEndMs(bucket: BucketWidth, periodMs: number): number {
   return Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1);
 }
 
-/** Consecutive rows of the same period (one per type), in order. */
-function byPeriod<T extends SeriesVersion>(rows: T[]): T[][] {
-  const groups: T[][] = [];
-  for (const row of rows) {
-    const last = groups.at(-1);
-    if (last && (last[0] as T).periodStartMs === row.periodStartMs) last.push(row);
-    else groups.push([row]);
-  }
-  return groups;
-}
-
 export interface SeriesJsonOptions {
   /** Most bytes of rendered periods kept for the next answer. Default 16 MiB. */
   maxCachedBytes?: number;
@@ -135,7 +124,9 @@ export interface SeriesJsonOptions {
  */
 export class SeriesJson {
   readonly #maxCachedBytes: number;
-  readonly #rendered = new Map<string, { versions: string; json: Buffer }>();
+  /** Rendered periods by scope, width and types, then by period start; `#order` is their FIFO. */
+  readonly #rendered = new Map<string, Map<string, { versions: string; json: Buffer }>>();
+  readonly #order: { periods: Map<string, { versions: string; json: Buffer }>; periodStartMs: string }[] = [];
   #cachedBytes = 0;
 
   constructor(options: SeriesJsonOptions = {}) {
@@ -152,74 +143,116 @@ export class SeriesJson {
     range: StatsRange,
     fetchCounts: (periodStartsMs: string[]) => Promise<SeriesRow[]>,
   ): Promise<Buffer[]> {
-    const periods = byPeriod(index).map((group) => {
-      const periodMs = Number((group[0] as SeriesVersion).periodStartMs);
+    // One entry per period, in order; a period's rows are index[first[i]] up to index[first[i + 1]].
+    // Parallel arrays rather than an object per period: a month of minutes is 720 periods a request.
+    const first: number[] = [];
+    for (let i = 0; i < index.length; i++) {
+      if (
+        i === 0 ||
+        (index[i] as SeriesVersion).periodStartMs !== (index[i - 1] as SeriesVersion).periodStartMs
+      )
+        first.push(i);
+    }
+    first.push(index.length);
+    const periods = first.length - 1;
+    const json: (Buffer | undefined)[] = new Array(periods);
+    const missing: number[] = [];
+    let types = '';
+    let kept: Map<string, { versions: string; json: Buffer }> | undefined;
+    for (let p = 0; p < periods; p++) {
+      const start = first[p] as number;
+      const end = first[p + 1] as number;
+      const head = index[start] as SeriesVersion;
+      const periodMs = Number(head.periodStartMs);
       const whole = periodMs >= range.fromMs && periodEndMs(range.bucket, periodMs) <= range.toMs;
-      const withCounts = group.every((r) => typeof r.counts === 'string')
-        ? (group as SeriesRow[])
-        : undefined;
-      let json = whole ? this.#kept(range, group) : undefined;
-      if (!json && withCounts) {
-        json = renderPeriod(withCounts, range, periodMs);
-        if (whole) this.#keep(range, withCounts, json);
+      const groupTypes = end - start === 1 ? head.type : typesOf(index, start, end);
+      if (groupTypes !== types || kept === undefined) {
+        types = groupTypes;
+        kept = this.#rendered.get(`${range.scope}|${range.bucket}|${types}`);
       }
-      return { periodMs, whole, json };
-    });
-    const missing = periods.filter((p) => p.json === undefined);
+      if (whole && kept) {
+        const entry = kept.get(head.periodStartMs);
+        if (entry && entry.versions === (end - start === 1 ? head.version : versionsOf(index, start, end))) {
+          json[p] = entry.json;
+          continue;
+        }
+      }
+      let withCounts = true;
+      for (let i = start; i < end; i++)
+        if (typeof (index[i] as SeriesVersion).counts !== 'string') withCounts = false;
+      if (!withCounts) {
+        missing.push(p);
+        continue;
+      }
+      const group = index.slice(start, end) as SeriesRow[];
+      json[p] = renderPeriod(group, range, periodMs);
+      if (whole) this.#keep(range, group, json[p] as Buffer);
+    }
     if (missing.length > 0) {
-      const fetched = new Map(
-        byPeriod(await fetchCounts(missing.map((p) => String(p.periodMs)))).map((g) => [
-          Number((g[0] as SeriesRow).periodStartMs),
-          g,
-        ]),
+      const fetched = await fetchCounts(
+        missing.map((p) => (index[first[p] as number] as SeriesVersion).periodStartMs),
       );
+      const groups = new Map<string, SeriesRow[]>();
+      for (const row of fetched) {
+        const group = groups.get(row.periodStartMs);
+        if (group) group.push(row);
+        else groups.set(row.periodStartMs, [row]);
+      }
       for (const p of missing) {
-        const group = fetched.get(p.periodMs) ?? []; // gone since the index was read: retention
-        p.json = renderPeriod(group, range, p.periodMs);
-        if (p.whole && group.length > 0) this.#keep(range, group, p.json);
+        const head = index[first[p] as number] as SeriesVersion;
+        const periodMs = Number(head.periodStartMs);
+        const group = groups.get(head.periodStartMs) ?? []; // gone since the index was read: retention
+        json[p] = renderPeriod(group, range, periodMs);
+        const whole = periodMs >= range.fromMs && periodEndMs(range.bucket, periodMs) <= range.toMs;
+        if (whole && group.length > 0) this.#keep(range, group, json[p] as Buffer);
       }
     }
     const chunks: Buffer[] = [openBracket];
-    for (const { json } of periods) {
-      if (!json || json.length === 0) continue;
+    for (const part of json) {
+      if (!part || part.length === 0) continue;
       if (chunks.length > 1) chunks.push(comma);
-      chunks.push(json);
+      chunks.push(part);
     }
     chunks.push(closeBracket);
     return chunks;
   }
 
-  #key(range: StatsRange, group: SeriesVersion[]): string {
-    const types = group.length === 1 ? (group[0] as SeriesVersion).type : group.map((r) => r.type).join('|');
-    return `${range.scope}|${range.bucket}|${(group[0] as SeriesVersion).periodStartMs}|${types}`;
-  }
-
-  #kept(range: StatsRange, group: SeriesVersion[]): Buffer | undefined {
-    const key = this.#key(range, group);
-    const entry = this.#rendered.get(key);
-    if (!entry) return undefined;
-    const versions =
-      group.length === 1 ? (group[0] as SeriesVersion).version : group.map((r) => r.version).join('|');
-    return entry.versions === versions ? entry.json : undefined;
-  }
-
   #keep(range: StatsRange, group: SeriesRow[], json: Buffer): void {
-    const key = this.#key(range, group);
-    const previous = this.#rendered.get(key);
-    if (previous) {
-      this.#rendered.delete(key);
-      this.#cachedBytes -= previous.json.length;
-    }
     if (json.length > this.#maxCachedBytes) return;
-    this.#rendered.set(key, { versions: group.map((r) => r.version).join('|'), json });
+    const outer = `${range.scope}|${range.bucket}|${typesOf(group, 0, group.length)}`;
+    let periods = this.#rendered.get(outer);
+    if (!periods) {
+      periods = new Map();
+      this.#rendered.set(outer, periods);
+    }
+    const periodStartMs = (group[0] as SeriesRow).periodStartMs;
+    const previous = periods.get(periodStartMs);
+    if (previous) this.#cachedBytes -= previous.json.length;
+    else this.#order.push({ periods, periodStartMs });
+    periods.set(periodStartMs, { versions: versionsOf(group, 0, group.length), json });
     this.#cachedBytes += json.length;
-    for (const [oldest, entry] of this.#rendered) {
-      if (this.#cachedBytes <= this.#maxCachedBytes) break;
-      this.#rendered.delete(oldest);
-      this.#cachedBytes -= entry.json.length;
+    // First in, first out: the oldest kept period goes first (a period kept again keeps its place).
+    while (this.#cachedBytes > this.#maxCachedBytes) {
+      const oldest = this.#order.shift();
+      if (!oldest) break;
+      const entry = oldest.periods.get(oldest.periodStartMs);
+      if (entry) this.#cachedBytes -= entry.json.length;
+      oldest.periods.delete(oldest.periodStartMs);
     }
   }
 }
+
+const typesOf = (rows: SeriesVersion[], start: number, end: number) =>
+  rows
+    .slice(start, end)
+    .map((r) => r.type)
+    .join('|');
+
+const versionsOf = (rows: SeriesVersion[], start: number, end: number) =>
+  rows
+    .slice(start, end)
+    .map((r) => r.version)
+    .join('|');
 
 /** The buckets of one period's rows (one per type) that start in the range, comma-separated. */
 function renderPeriod(group: SeriesRow[], range: StatsRange, periodMs: number): Buffer {

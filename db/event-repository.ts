@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { CloudEvent } from '../platform/cloud-event.ts';
 import {
@@ -153,6 +152,53 @@ interface PendingInsert {
 }
 
 const eventKey = (source: string, id: string) => `${source}\u0000${id}`;
+
+/**
+ * The two /v1/stats statements for one shape (source filter or not, type filter or not, width):
+ * keys and versions of the series rows in range, with the counts of the periods the range cuts (the
+ * first and the last, rendered every time); and the counts of given periods. Parameters: the
+ * filters, then the period name, `from`, `to`, and the bounds in whole milliseconds (the index);
+ * or the filters and an array of period starts (the counts). Built once per shape, and prepared.
+ */
+const statsSql = (() => {
+  const built = new Map<string, { index: PreparedSql; counts: PreparedSql }>();
+  return (bySource: boolean, hasType: boolean, bucket: BucketWidth) => {
+    const shape = `${bySource}/${hasType}/${bucket}`;
+    const known = built.get(shape);
+    if (known) return known;
+    const filters = ['bucket_width = $1'];
+    if (bySource) filters.push(`source = $${filters.length + 1}`);
+    if (hasType) filters.push(`type = $${filters.length + 1}`);
+    const n = filters.length;
+    // As text: these are compared and printed, never computed on, so pg need not parse them as int8;
+    // date_part is float8 (exact for whole seconds), cheaper than extract's numeric.
+    const select = `select (date_part('epoch', period_start) * 1000)::int8::text as "periodStartMs", type,
+        version::text as version`;
+    const from = `from ${bySource ? 'event_counts_by_source' : 'event_counts'} where ${filters.join(' and ')}`;
+    const order = 'order by period_start asc, type asc';
+    const index = `${select},
+        case when period_start < $${n + 4}::timestamptz or ${periodEndSql(bucket)} > $${n + 5}::timestamptz
+          then counts::text end as counts
+      ${from} and period_start >= date_trunc($${n + 1}, $${n + 2}::timestamptz, 'UTC')
+        and period_start < $${n + 3}::timestamptz
+      ${order}`;
+    const counts = `${select}, counts::text as counts
+      ${from} and period_start = any($${n + 1}::timestamptz[])
+      ${order}`;
+    const name = (kind: string) => `ingesta_stats_${kind}_${shape.replaceAll('/', '_')}`;
+    const statements = {
+      index: { name: name('index'), text: index },
+      counts: { name: name('counts'), text: counts },
+    };
+    built.set(shape, statements);
+    return statements;
+  };
+})();
+
+interface PreparedSql {
+  name: string;
+  text: string;
+}
 
 /**
  * One statement per batch, parameters $1–$10 the columns as arrays. Arrays keep the statement's
@@ -415,47 +461,18 @@ export class EventRepository {
    */
   async statsJson(query: StatsQuery): Promise<Buffer[]> {
     const bySource = query.source !== undefined;
-    const table = bySource ? 'event_counts_by_source' : 'event_counts';
-    // As text: these are compared and printed, never computed on, so pg need not parse them as int8.
-    // date_part is float8 (exact for whole seconds), cheaper than extract's numeric.
-    const periodStartMs = this.#db.raw(
-      `(date_part('epoch', period_start) * 1000)::int8::text as "periodStartMs"`,
-    );
-    const select = (...columns: (string | Knex.Raw)[]) => {
-      const q = this.#db(table)
-        .select(periodStartMs, 'type', this.#db.raw('version::text as version'), ...columns)
-        .where('bucket_width', query.bucket);
-      if (bySource) q.where('source', query.source);
-      if (query.type !== undefined) q.where('type', query.type);
-      return q.orderBy([
-        { column: 'period_start', order: 'asc' },
-        { column: 'type', order: 'asc' },
-      ]);
-    };
+    const hasType = query.type !== undefined;
+    const filters = [query.bucket, ...(bySource ? [query.source] : []), ...(hasType ? [query.type] : [])];
     const { fromMs, toMs } = bucketBounds(query.bucket, query.from, query.to);
-    // Keys and versions of the periods in range, and the counts of those the range cuts (the first
-    // and the last, rendered every time); the counts of other periods only if not kept rendered.
-    const indexQuery = select(
-      this.#db.raw(
-        `case when period_start < ?::timestamptz or ${periodEndSql(query.bucket)} > ?::timestamptz
-           then counts::text end as counts`,
-        [new Date(fromMs).toISOString(), new Date(toMs).toISOString()],
-      ),
-    )
-      .where(
-        'period_start',
-        '>=',
-        this.#db.raw("date_trunc(?, ?::timestamptz, 'UTC')", [periodOf[query.bucket], query.from]),
-      )
-      .where('period_start', '<', query.to)
-      .toSQL()
-      .toNative();
-    // Prepared per shape (table, filters, width), like the insert: a dashboard repeats these.
-    const index = await this.#prepared<SeriesVersion>(
-      `ingesta_stats_${createHash('sha1').update(indexQuery.sql).digest('hex').slice(0, 16)}`,
-      indexQuery.sql,
-      indexQuery.bindings as unknown[],
-    );
+    const sql = statsSql(bySource, hasType, query.bucket);
+    const index = await this.#prepared<SeriesVersion>(sql.index.name, sql.index.text, [
+      ...filters,
+      periodOf[query.bucket],
+      query.from,
+      query.to,
+      new Date(fromMs).toISOString(),
+      new Date(toMs).toISOString(),
+    ]);
     if (index.length === 0) return [Buffer.from('[]')];
     const range = {
       bucket: query.bucket,
@@ -463,14 +480,11 @@ export class EventRepository {
       toMs,
       scope: bySource ? `source ${query.source}` : 'all sources',
     };
-    return this.#statsJson.render(
-      index,
-      range,
-      async (periods) =>
-        (await select(this.#db.raw('counts::text as counts')).whereRaw(
-          'period_start = any(?::timestamptz[])',
-          [periods.map((ms) => new Date(Number(ms)).toISOString())] as unknown as Knex.RawBinding[],
-        )) as SeriesRow[],
+    return this.#statsJson.render(index, range, (periods) =>
+      this.#prepared<SeriesRow>(sql.counts.name, sql.counts.text, [
+        ...filters,
+        periods.map((ms) => new Date(Number(ms)).toISOString()),
+      ]),
     );
   }
 
