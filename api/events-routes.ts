@@ -2,7 +2,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentele
 import { type Request, Router } from 'express';
 import { bucketMs } from '../db/count-series.ts';
 import { isDatabaseUnavailable } from '../db/database.ts';
-import { type EventRepository, InvalidCursorError } from '../db/event-repository.ts';
+import { type BucketWidth, type EventRepository, InvalidCursorError } from '../db/event-repository.ts';
 import { type CloudEvent, maxEventBytes } from '../platform/cloud-event.ts';
 import { AppError, dependencyUnavailable, invalidRequest, notFound } from '../platform/errors.ts';
 import { type OutgoingMessage, toOutgoingMessage } from '../platform/event-message.ts';
@@ -155,14 +155,14 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
   router.get('/v1/stats', async (req, res) => {
     const from = queryString(req, 'from') as string;
     const to = queryString(req, 'to') as string;
-    const bucket = queryString(req, 'bucket') as keyof typeof bucketMs;
+    const bucket = queryString(req, 'bucket') as BucketWidth;
     const spanMs = Date.parse(to) - Date.parse(from);
     if (!(spanMs > 0)) {
       throw invalidRequest('`from` must be before `to`', [
         { path: '/query/to', message: 'must be after from' },
       ]);
     }
-    if (spanMs / bucketMs[bucket] > maxStatsBuckets) {
+    if (spanMs / bucketMs(bucket) > maxStatsBuckets) {
       throw invalidRequest(
         `the range spans more than ${maxStatsBuckets} ${bucket} buckets; use a wider bucket`,
         [{ path: '/query/bucket', message: 'too many buckets for this range' }],

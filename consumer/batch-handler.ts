@@ -181,7 +181,8 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     try {
       result = await repository.insertBatch(valid.map((v) => v.newEvent));
     } catch (err) {
-      if (isDatabaseUnavailable(err) || !isRowRefused(err)) {
+      // Only a data error is the rows' fault; an outage or a schema that does not match yet is not.
+      if (!isRowRefused(err)) {
         if (!isDatabaseUnavailable(err))
           log.error({ err }, 'batch insert failed, not for its data: retried later');
         await retryLater(valid.map((v) => v.message));
@@ -239,7 +240,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
         }
         if (!deadline?.aborted) await deleteMessages([v.message]);
       } catch (err) {
-        if (isDatabaseUnavailable(err) || !isRowRefused(err)) {
+        if (!isRowRefused(err)) {
           await retryLater([v.message]);
           return { kind: 'retry', rejected: outcome.rejected, error: err };
         }

@@ -13,9 +13,17 @@
  */
 import type { BucketWidth } from './event-repository.ts';
 
-/** SQL rows (width, period, slots, seconds) for the three widths. */
-const seriesWidths = `(values ('minute', 'hour', 60, 60), ('hour', 'day', 24, 3600), ('day', 'month', 31, 86400))
-  as w(width, period, slots, seconds)`;
+/** Each bucket width: the period one series row covers (as `date_trunc` names it) and its slots. */
+const widths = {
+  minute: { period: 'hour', slots: 60, ms: 60_000 },
+  hour: { period: 'day', slots: 24, ms: 3_600_000 },
+  day: { period: 'month', slots: 31, ms: 86_400_000 },
+} as const satisfies Record<BucketWidth, { period: string; slots: number; ms: number }>;
+
+/** SQL rows (width, period, slots, seconds) of `widths`. */
+const seriesWidths = `(values ${Object.entries(widths)
+  .map(([width, w]) => `('${width}', '${w.period}', ${w.slots}, ${w.ms / 1000})`)
+  .join(', ')}) as w(width, period, slots, seconds)`;
 
 /**
  * SELECT of the events of `events` (a relation with time, source and type) counted per width,
@@ -29,13 +37,10 @@ export const slotCounts = (events: string) => `
   group by 1, 2, 3, 4, 5, 6`;
 
 /** The period each width's series row covers, as `date_trunc` names it. */
-export const periodOf = { minute: 'hour', hour: 'day', day: 'month' } as const satisfies Record<
-  BucketWidth,
-  string
->;
+export const periodOf = (bucket: BucketWidth) => widths[bucket].period;
 
-/** Bucket widths in milliseconds (UTC has no leap seconds or daylight saving to mind). */
-export const bucketMs = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+/** A bucket's width in milliseconds (UTC has no leap seconds or daylight saving to mind). */
+export const bucketMs = (bucket: BucketWidth) => widths[bucket].ms;
 
 /**
  * `[fromMs, toMs)` of a stats query: buckets start at or after `from` truncated to the bucket, and
@@ -47,7 +52,7 @@ export function bucketBounds(
   from: string,
   to: string,
 ): { fromMs: number; toMs: number } {
-  const fromMs = Math.floor(Date.parse(from) / bucketMs[bucket]) * bucketMs[bucket];
+  const fromMs = Math.floor(Date.parse(from) / bucketMs(bucket)) * bucketMs(bucket);
   const fraction = /:\d{2}\.(\d+)/.exec(to)?.[1] ?? '';
   const toMs = Date.parse(to) + (/[1-9]/.test(fraction.slice(3)) ? 1 : 0);
   return { fromMs, toMs };
@@ -55,16 +60,16 @@ export function bucketBounds(
 
 /** SQL: where the series period of a row ends (`period_start` + an hour, a day or a month, in UTC). */
 export const periodEndSql = (bucket: BucketWidth) =>
-  `(period_start at time zone 'UTC' + interval '1 ${periodOf[bucket]}') at time zone 'UTC'`;
+  `(period_start at time zone 'UTC' + interval '1 ${periodOf(bucket)}') at time zone 'UTC'`;
 
 /**
  * What follows the period's ISO prefix in each slot's bucket start: the minute of an hour
  * (`2026-03-01T08:` + `05:00.000000Z`), the hour of a day, the day of a month.
  */
 const slotSuffixes: Record<BucketWidth, { prefixLength: number; suffixes: string[] }> = {
-  minute: { prefixLength: 14, suffixes: twoDigits(0, 60).map((mm) => `${mm}:00.000000Z`) },
-  hour: { prefixLength: 11, suffixes: twoDigits(0, 24).map((hh) => `${hh}:00:00.000000Z`) },
-  day: { prefixLength: 8, suffixes: twoDigits(1, 31).map((dd) => `${dd}T00:00:00.000000Z`) },
+  minute: { prefixLength: 14, suffixes: twoDigits(0, widths.minute.slots).map((mm) => `${mm}:00.000000Z`) },
+  hour: { prefixLength: 11, suffixes: twoDigits(0, widths.hour.slots).map((hh) => `${hh}:00:00.000000Z`) },
+  day: { prefixLength: 8, suffixes: twoDigits(1, widths.day.slots).map((dd) => `${dd}T00:00:00.000000Z`) },
 };
 
 function twoDigits(first: number, count: number): string[] {
@@ -72,8 +77,8 @@ function twoDigits(first: number, count: number): string[] {
 }
 
 /**
- * A series row's key and version, as the stats query first reads them; with its counts when its
- * period is cut by the range, since those are rendered every time.
+ * A series row's key and version, as the stats query first reads them; with its counts when, and
+ * only when, the range cuts its period (those are rendered every time, never kept).
  */
 export interface SeriesVersion {
   periodStartMs: string;
@@ -101,14 +106,6 @@ const openBracket = Buffer.from('[');
 const comma = Buffer.from(',');
 const closeBracket = Buffer.from(']');
 
-/** Where the period starting at `periodMs` ends: an hour, a day or a calendar month (UTC) later. */
-function periodEndMs(bucket: BucketWidth, periodMs: number): number {
-  if (bucket === 'minute') return periodMs + 3_600_000;
-  if (bucket === 'hour') return periodMs + 86_400_000;
-  const start = new Date(periodMs);
-  return Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1);
-}
-
 export interface SeriesJsonOptions {
   /** Most bytes of rendered periods kept for the next answer. Default 16 MiB. */
   maxCachedBytes?: number;
@@ -134,7 +131,7 @@ export class SeriesJson {
   }
 
   /**
-   * `index`: the rows in range, sorted by (period, type), with counts at least for the periods the
+   * `index`: the rows in range, sorted by (period, type), with counts exactly for the periods the
    * range cuts. `fetchCounts` returns the rows (with counts, same order) of the other periods whose
    * rendering is not kept.
    */
@@ -163,30 +160,22 @@ export class SeriesJson {
       const start = first[p] as number;
       const end = first[p + 1] as number;
       const head = index[start] as SeriesVersion;
-      const periodMs = Number(head.periodStartMs);
-      const whole = periodMs >= range.fromMs && periodEndMs(range.bucket, periodMs) <= range.toMs;
+      if (typeof head.counts === 'string') {
+        // Cut by the range: rendered for this answer only.
+        json[p] = renderPeriod(index.slice(start, end) as SeriesRow[], range, Number(head.periodStartMs));
+        continue;
+      }
       const groupTypes = end - start === 1 ? head.type : typesOf(index, start, end);
       if (groupTypes !== types || kept === undefined) {
         types = groupTypes;
         kept = this.#rendered.get(`${range.scope}|${range.bucket}|${types}`);
       }
-      if (whole && kept) {
-        const entry = kept.get(head.periodStartMs);
-        if (entry && entry.versions === (end - start === 1 ? head.version : versionsOf(index, start, end))) {
-          json[p] = entry.json;
-          continue;
-        }
-      }
-      let withCounts = true;
-      for (let i = start; i < end; i++)
-        if (typeof (index[i] as SeriesVersion).counts !== 'string') withCounts = false;
-      if (!withCounts) {
+      const entry = kept?.get(head.periodStartMs);
+      if (entry && entry.versions === (end - start === 1 ? head.version : versionsOf(index, start, end))) {
+        json[p] = entry.json;
+      } else {
         missing.push(p);
-        continue;
       }
-      const group = index.slice(start, end) as SeriesRow[];
-      json[p] = renderPeriod(group, range, periodMs);
-      if (whole) this.#keep(range, group, json[p] as Buffer);
     }
     if (missing.length > 0) {
       const fetched = await fetchCounts(
@@ -199,12 +188,10 @@ export class SeriesJson {
         else groups.set(row.periodStartMs, [row]);
       }
       for (const p of missing) {
-        const head = index[first[p] as number] as SeriesVersion;
-        const periodMs = Number(head.periodStartMs);
-        const group = groups.get(head.periodStartMs) ?? []; // gone since the index was read: retention
-        json[p] = renderPeriod(group, range, periodMs);
-        const whole = periodMs >= range.fromMs && periodEndMs(range.bucket, periodMs) <= range.toMs;
-        if (whole && group.length > 0) this.#keep(range, group, json[p] as Buffer);
+        const periodStartMs = (index[first[p] as number] as SeriesVersion).periodStartMs;
+        const group = groups.get(periodStartMs) ?? []; // gone since the index was read: retention
+        json[p] = renderPeriod(group, range, Number(periodStartMs));
+        if (group.length > 0) this.#keep(range, group, json[p] as Buffer);
       }
     }
     const chunks: Buffer[] = [openBracket];
@@ -258,7 +245,7 @@ const versionsOf = (rows: SeriesVersion[], start: number, end: number) =>
 function renderPeriod(group: SeriesRow[], range: StatsRange, periodMs: number): Buffer {
   const { bucket, fromMs, toMs } = range;
   const { prefixLength, suffixes } = slotSuffixes[bucket];
-  const stepMs = bucketMs[bucket];
+  const stepMs = bucketMs(bucket);
   const prefix = `{"start":"${new Date(periodMs).toISOString().slice(0, prefixLength)}`;
   const types = group.map((r) => ({
     tail: `","type":${JSON.stringify(r.type)},"count":`,

@@ -467,13 +467,12 @@ export class EventRepository {
     const sql = statsSql(bySource, hasType, query.bucket);
     const index = await this.#prepared<SeriesVersion>(sql.index.name, sql.index.text, [
       ...filters,
-      periodOf[query.bucket],
+      periodOf(query.bucket),
       query.from,
       query.to,
       new Date(fromMs).toISOString(),
       new Date(toMs).toISOString(),
     ]);
-    if (index.length === 0) return [Buffer.from('[]')];
     const range = {
       bucket: query.bucket,
       fromMs,

@@ -142,6 +142,15 @@ describe('count series', () => {
       'a period cut by the range is not answered whole',
     );
     assert.deepEqual(
+      await stats(range),
+      [
+        { start: '2026-06-04T05:10:00.000000Z', type: 'series.test', count: 2 },
+        { start: '2026-06-04T06:00:00.000000Z', type: 'w.type', count: 1 },
+        { start: '2026-06-04T06:00:00.000000Z', type: 'x.type', count: 1 },
+      ],
+      'nor is what was rendered for the cut range kept for the whole one',
+    );
+    assert.deepEqual(
       await stats({ ...range, source: '/series' }),
       [
         { start: '2026-06-04T05:10:00.000000Z', type: 'series.test', count: 2 },
