@@ -76,20 +76,29 @@ function twoDigits(first: number, count: number): string[] {
   return Array.from({ length: count }, (_, i) => String(first + i).padStart(2, '0'));
 }
 
-/**
- * A series row's key and version, as the stats query first reads them; with its counts when, and
- * only when, the range cuts its period (those are rendered every time, never kept).
- */
+/** A series row's key and version. */
 export interface SeriesVersion {
   periodStartMs: string;
   type: string;
   version: string;
-  counts?: string | null;
 }
 
 /** A series row with its counts in PostgreSQL's array text, `{0,3,…}`. */
 export interface SeriesRow extends SeriesVersion {
   counts: string;
+}
+
+/**
+ * The one row the stats query reads. The rows of the periods wholly inside the range, in (period,
+ * type) order, as three lists: period starts and versions comma-separated, types as a JSON array.
+ * And the rows of the periods the range cuts (its first and its last) with their counts, as a JSON
+ * array of `[periodStartMs, type, version, counts]`. A list with nothing in it is null.
+ */
+export interface SeriesSummary {
+  starts: string | null;
+  types: string | null;
+  versions: string | null;
+  cut: string | null;
 }
 
 export interface StatsRange {
@@ -107,23 +116,38 @@ const comma = Buffer.from(',');
 const closeBracket = Buffer.from(']');
 
 export interface SeriesJsonOptions {
-  /** Most bytes of rendered periods kept for the next answer. Default 16 MiB. */
+  /** Most bytes of rendered JSON kept for the next answers. Default 16 MiB. */
   maxCachedBytes?: number;
+}
+
+/** Something kept, in the first-in-first-out order of what is kept. */
+interface Kept {
+  bytes: number;
+  forget(): void;
 }
 
 /**
  * Renders series as the JSON array of stats buckets, `[{"start":…,"type":…,"count":…}, …]`,
- * straight to UTF-8 chunks, with no object per bucket. Periods wholly inside the range are kept
- * rendered (first in, first out) under their scope, period, types and row versions: the
- * stats query reads keys and versions first and fetches counts only for the periods it cannot
- * reuse, so a dashboard asking for the last 30 days again renders only the hour that changed, and
- * an answer is never older than the query that produced it.
+ * straight to UTF-8, with no object per bucket. Versions say whether a rendering still holds: every
+ * write gives a series row a new version from one sequence, so a list of versions names exactly
+ * which rows, in which state, a rendering was made of. Two things are kept (first in, first out,
+ * within `maxCachedBytes`):
+ *
+ * - the whole periods of recent answers, joined, under the versions of their rows: a dashboard
+ *   asking for the last 30 days again gets them back as one buffer, with only the periods its range
+ *   cuts (the first and the last) rendered anew;
+ * - each whole period, under its scope, types and versions: when the span of whole periods changes
+ *   (the hour rolls over, a late event lands), only periods not kept are fetched and rendered.
+ *
+ * An answer is never older than the query that produced it.
  */
 export class SeriesJson {
   readonly #maxCachedBytes: number;
-  /** Rendered periods by scope, width and types, then by period start; `#order` is their FIFO. */
-  readonly #rendered = new Map<string, Map<string, { versions: string; json: Buffer }>>();
-  readonly #order: { periods: Map<string, { versions: string; json: Buffer }>; periodStartMs: string }[] = [];
+  /** Joined whole periods, by scope, width and the versions of their rows. */
+  readonly #spans = new Map<string, Buffer>();
+  /** Rendered periods by scope, width and types, then by period start. */
+  readonly #periods = new Map<string, Map<string, { versions: string; json: Buffer; kept: Kept }>>();
+  readonly #order: Kept[] = [];
   #cachedBytes = 0;
 
   constructor(options: SeriesJsonOptions = {}) {
@@ -131,72 +155,44 @@ export class SeriesJson {
   }
 
   /**
-   * `index`: the rows in range, sorted by (period, type), with counts exactly for the periods the
-   * range cuts. `fetchCounts` returns the rows (with counts, same order) of the other periods whose
-   * rendering is not kept.
+   * `fetchCounts` returns the rows (with counts, in (period, type) order) of the given whole periods,
+   * for those whose rendering is not kept.
    */
   async render(
-    index: SeriesVersion[],
+    summary: SeriesSummary,
     range: StatsRange,
     fetchCounts: (periodStartsMs: string[]) => Promise<SeriesRow[]>,
   ): Promise<Buffer[]> {
-    // One entry per period, in order; a period's rows are index[first[i]] up to index[first[i + 1]].
-    // Parallel arrays rather than an object per period: a month of minutes is 720 periods a request.
-    const first: number[] = [];
-    for (let i = 0; i < index.length; i++) {
-      if (
-        i === 0 ||
-        (index[i] as SeriesVersion).periodStartMs !== (index[i - 1] as SeriesVersion).periodStartMs
-      )
-        first.push(i);
+    const cut = groupByPeriod(
+      summary.cut === null
+        ? []
+        : ((JSON.parse(summary.cut) as string[][]).map(([periodStartMs, type, version, counts]) => ({
+            periodStartMs,
+            type,
+            version,
+            counts,
+          })) as SeriesRow[]),
+    );
+    const parts: Buffer[] = [];
+    let whole: Buffer | undefined;
+    let wholeStartMs = Number.POSITIVE_INFINITY;
+    const { starts, types, versions } = summary;
+    if (starts !== null && types !== null && versions !== null) {
+      wholeStartMs = Number.parseInt(starts, 10); // up to the first comma
+      whole = await this.#whole({ starts, types, versions }, range, fetchCounts);
     }
-    first.push(index.length);
-    const periods = first.length - 1;
-    const json: (Buffer | undefined)[] = new Array(periods);
-    const missing: number[] = [];
-    let types = '';
-    let kept: Map<string, { versions: string; json: Buffer }> | undefined;
-    for (let p = 0; p < periods; p++) {
-      const start = first[p] as number;
-      const end = first[p + 1] as number;
-      const head = index[start] as SeriesVersion;
-      if (typeof head.counts === 'string') {
-        // Cut by the range: rendered for this answer only.
-        json[p] = renderPeriod(index.slice(start, end) as SeriesRow[], range, Number(head.periodStartMs));
-        continue;
+    for (const group of cut) {
+      const periodMs = Number((group[0] as SeriesRow).periodStartMs);
+      if (whole !== undefined && periodMs > wholeStartMs) {
+        parts.push(whole);
+        whole = undefined;
       }
-      const groupTypes = end - start === 1 ? head.type : typesOf(index, start, end);
-      if (groupTypes !== types || kept === undefined) {
-        types = groupTypes;
-        kept = this.#rendered.get(`${range.scope}|${range.bucket}|${types}`);
-      }
-      const entry = kept?.get(head.periodStartMs);
-      if (entry && entry.versions === (end - start === 1 ? head.version : versionsOf(index, start, end))) {
-        json[p] = entry.json;
-      } else {
-        missing.push(p);
-      }
+      parts.push(renderPeriod(group, range, periodMs));
     }
-    if (missing.length > 0) {
-      const fetched = await fetchCounts(
-        missing.map((p) => (index[first[p] as number] as SeriesVersion).periodStartMs),
-      );
-      const groups = new Map<string, SeriesRow[]>();
-      for (const row of fetched) {
-        const group = groups.get(row.periodStartMs);
-        if (group) group.push(row);
-        else groups.set(row.periodStartMs, [row]);
-      }
-      for (const p of missing) {
-        const periodStartMs = (index[first[p] as number] as SeriesVersion).periodStartMs;
-        const group = groups.get(periodStartMs) ?? []; // gone since the index was read: retention
-        json[p] = renderPeriod(group, range, Number(periodStartMs));
-        if (group.length > 0) this.#keep(range, group, json[p] as Buffer);
-      }
-    }
+    if (whole !== undefined) parts.push(whole);
     const chunks: Buffer[] = [openBracket];
-    for (const part of json) {
-      if (!part || part.length === 0) continue;
+    for (const part of parts) {
+      if (part.length === 0) continue;
       if (chunks.length > 1) chunks.push(comma);
       chunks.push(part);
     }
@@ -204,42 +200,126 @@ export class SeriesJson {
     return chunks;
   }
 
-  #keep(range: StatsRange, group: SeriesRow[], json: Buffer): void {
-    if (json.length > this.#maxCachedBytes) return;
-    const outer = `${range.scope}|${range.bucket}|${typesOf(group, 0, group.length)}`;
-    let periods = this.#rendered.get(outer);
+  /** The whole periods of an answer, rendered and joined: kept, or made of kept and fetched periods. */
+  async #whole(
+    summary: { starts: string; types: string; versions: string },
+    range: StatsRange,
+    fetchCounts: (periodStartsMs: string[]) => Promise<SeriesRow[]>,
+  ): Promise<Buffer> {
+    const spanKey = `${range.scope}|${range.bucket}|${summary.versions}`;
+    const kept = this.#spans.get(spanKey);
+    if (kept) return kept;
+
+    const starts = summary.starts.split(',');
+    const types = JSON.parse(summary.types) as string[];
+    const versions = summary.versions.split(',');
+    const index: SeriesVersion[] = starts.map((periodStartMs, i) => ({
+      periodStartMs,
+      type: types[i] as string,
+      version: versions[i] as string,
+    }));
+    const groups = groupByPeriod(index);
+    const json: (Buffer | undefined)[] = new Array(groups.length);
+    const missing: number[] = [];
+    for (let p = 0; p < groups.length; p++) {
+      const group = groups[p] as SeriesVersion[];
+      const entry = this.#periods
+        .get(`${range.scope}|${range.bucket}|${joined(group, 'type')}`)
+        ?.get((group[0] as SeriesVersion).periodStartMs);
+      if (entry && entry.versions === joined(group, 'version')) json[p] = entry.json;
+      else missing.push(p);
+    }
+    if (missing.length > 0) {
+      const fetched = groupByPeriod(
+        await fetchCounts(
+          missing.map((p) => ((groups[p] as SeriesVersion[])[0] as SeriesVersion).periodStartMs),
+        ),
+      );
+      const byStart = new Map(fetched.map((group) => [(group[0] as SeriesRow).periodStartMs, group]));
+      for (const p of missing) {
+        const periodStartMs = ((groups[p] as SeriesVersion[])[0] as SeriesVersion).periodStartMs;
+        const group = byStart.get(periodStartMs) ?? []; // gone since the summary was read: retention
+        json[p] = renderPeriod(group, range, Number(periodStartMs));
+        if (group.length > 0) this.#keepPeriod(range, group, json[p] as Buffer);
+      }
+    }
+    const pieces: Buffer[] = [];
+    for (const part of json) {
+      if (!part || part.length === 0) continue;
+      if (pieces.length > 0) pieces.push(comma);
+      pieces.push(part);
+    }
+    const span = Buffer.concat(pieces);
+    // Kept under the versions the summary read. A period fetched after a newer write renders that
+    // write: such a span is newer than its key says, never older, and later summaries name the newer
+    // versions anyway.
+    if (
+      !this.#spans.has(spanKey) &&
+      this.#keep(span.length + spanKey.length, () => this.#spans.delete(spanKey))
+    ) {
+      this.#spans.set(spanKey, span);
+    }
+    return span;
+  }
+
+  #keepPeriod(range: StatsRange, group: SeriesRow[], json: Buffer): void {
+    const outer = `${range.scope}|${range.bucket}|${joined(group, 'type')}`;
+    let periods = this.#periods.get(outer);
     if (!periods) {
       periods = new Map();
-      this.#rendered.set(outer, periods);
+      this.#periods.set(outer, periods);
     }
     const periodStartMs = (group[0] as SeriesRow).periodStartMs;
     const previous = periods.get(periodStartMs);
-    if (previous) this.#cachedBytes -= previous.json.length;
-    else this.#order.push({ periods, periodStartMs });
-    periods.set(periodStartMs, { versions: versionsOf(group, 0, group.length), json });
-    this.#cachedBytes += json.length;
-    // First in, first out: the oldest kept period goes first (a period kept again keeps its place).
+    if (previous) this.#release(previous.kept);
+    const map = periods;
+    let entry: { versions: string; json: Buffer; kept: Kept } | undefined;
+    const kept = this.#keep(json.length, () => {
+      if (entry !== undefined && map.get(periodStartMs) === entry) map.delete(periodStartMs);
+    });
+    if (!kept) return;
+    entry = { versions: joined(group, 'version'), json, kept };
+    periods.set(periodStartMs, entry);
+  }
+
+  /** Counts `bytes` as kept, letting the oldest kept things go past the limit; undefined if too big. */
+  #keep(bytes: number, forget: () => void): Kept | undefined {
+    if (bytes > this.#maxCachedBytes) return undefined;
+    const kept = { bytes, forget };
+    this.#order.push(kept);
+    this.#cachedBytes += bytes;
     while (this.#cachedBytes > this.#maxCachedBytes) {
       const oldest = this.#order.shift();
       if (!oldest) break;
-      const entry = oldest.periods.get(oldest.periodStartMs);
-      if (entry) this.#cachedBytes -= entry.json.length;
-      oldest.periods.delete(oldest.periodStartMs);
+      this.#release(oldest);
     }
+    return kept;
+  }
+
+  #release(kept: Kept): void {
+    kept.forget();
+    this.#cachedBytes -= kept.bytes;
+    kept.bytes = 0;
+    kept.forget = () => {};
   }
 }
 
-const typesOf = (rows: SeriesVersion[], start: number, end: number) =>
-  rows
-    .slice(start, end)
-    .map((r) => r.type)
-    .join('|');
+/** `rows` (sorted by period) split into one array per period. */
+function groupByPeriod<Row extends SeriesVersion>(rows: Row[]): Row[][] {
+  const groups: Row[][] = [];
+  let group: Row[] | undefined;
+  for (const row of rows) {
+    if (group === undefined || (group[0] as Row).periodStartMs !== row.periodStartMs) {
+      group = [];
+      groups.push(group);
+    }
+    group.push(row);
+  }
+  return groups;
+}
 
-const versionsOf = (rows: SeriesVersion[], start: number, end: number) =>
-  rows
-    .slice(start, end)
-    .map((r) => r.version)
-    .join('|');
+/** One field of a period's rows, joined: its types or its versions. */
+const joined = (rows: SeriesVersion[], field: 'type' | 'version') => rows.map((r) => r[field]).join('|');
 
 /** The buckets of one period's rows (one per type) that start in the range, comma-separated. */
 function renderPeriod(group: SeriesRow[], range: StatsRange, periodMs: number): Buffer {

@@ -9,7 +9,7 @@ import {
   SeriesJson,
   type SeriesJsonOptions,
   type SeriesRow,
-  type SeriesVersion,
+  type SeriesSummary,
   slotCounts,
 } from './count-series.ts';
 import { type Database, isDatabaseUnavailable } from './database.ts';
@@ -154,14 +154,15 @@ interface PendingInsert {
 const eventKey = (source: string, id: string) => `${source}\u0000${id}`;
 
 /**
- * The two /v1/stats statements for one shape (source filter or not, type filter or not, width):
- * keys and versions of the series rows in range, with the counts of the periods the range cuts (the
- * first and the last, rendered every time); and the counts of given periods. Parameters: the
- * filters, then the period name, `from`, `to`, and the bounds in whole milliseconds (the index);
+ * The two /v1/stats statements for one shape (source filter or not, type filter or not, width).
+ * The summary: one row naming the series rows of the periods wholly inside the range by key and
+ * version, and carrying the rows of the periods the range cuts (the first and the last, rendered
+ * every time) with their counts (`SeriesSummary`). And the counts of given periods. Parameters: the
+ * filters, then the period name, `from`, `to`, and the bounds in whole milliseconds (the summary);
  * or the filters and an array of period starts (the counts). Built once per shape, and prepared.
  */
 const statsSql = (() => {
-  const built = new Map<string, { index: PreparedSql; counts: PreparedSql }>();
+  const built = new Map<string, { summary: PreparedSql; counts: PreparedSql }>();
   return (bySource: boolean, hasType: boolean, bucket: BucketWidth) => {
     const shape = `${bySource}/${hasType}/${bucket}`;
     const known = built.get(shape);
@@ -172,22 +173,26 @@ const statsSql = (() => {
     const n = filters.length;
     // As text: these are compared and printed, never computed on, so pg need not parse them as int8;
     // date_part is float8 (exact for whole seconds), cheaper than extract's numeric.
-    const select = `select (date_part('epoch', period_start) * 1000)::int8::text as "periodStartMs", type,
-        version::text as version`;
+    const periodStartMs = `(date_part('epoch', period_start) * 1000)::int8::text`;
     const from = `from ${bySource ? 'event_counts_by_source' : 'event_counts'} where ${filters.join(' and ')}`;
-    const order = 'order by period_start asc, type asc';
-    const index = `${select},
-        case when period_start < $${n + 4}::timestamptz or ${periodEndSql(bucket)} > $${n + 5}::timestamptz
-          then counts::text end as counts
-      ${from} and period_start >= date_trunc($${n + 1}, $${n + 2}::timestamptz, 'UTC')
-        and period_start < $${n + 3}::timestamptz
-      ${order}`;
-    const counts = `${select}, counts::text as counts
+    const inOrder = 'order by period_start, type';
+    const summary = `select
+        string_agg(ms, ',' ${inOrder}) filter (where not cut) as starts,
+        (json_agg(type ${inOrder}) filter (where not cut))::text as types,
+        string_agg(version::text, ',' ${inOrder}) filter (where not cut) as versions,
+        (json_agg(json_build_array(ms, type, version::text, counts::text) ${inOrder}) filter (where cut))::text as cut
+      from (
+        select period_start, type, version, counts, ${periodStartMs} as ms,
+          period_start < $${n + 4}::timestamptz or ${periodEndSql(bucket)} > $${n + 5}::timestamptz as cut
+        ${from} and period_start >= date_trunc($${n + 1}, $${n + 2}::timestamptz, 'UTC')
+          and period_start < $${n + 3}::timestamptz
+      ) in_range`;
+    const counts = `select ${periodStartMs} as "periodStartMs", type, version::text as version, counts::text as counts
       ${from} and period_start = any($${n + 1}::timestamptz[])
-      ${order}`;
+      ${inOrder}`;
     const name = (kind: string) => `ingesta_stats_${kind}_${shape.replaceAll('/', '_')}`;
     const statements = {
-      index: { name: name('index'), text: index },
+      summary: { name: name('summary'), text: summary },
       counts: { name: name('counts'), text: counts },
     };
     built.set(shape, statements);
@@ -465,7 +470,7 @@ export class EventRepository {
     const filters = [query.bucket, ...(bySource ? [query.source] : []), ...(hasType ? [query.type] : [])];
     const { fromMs, toMs } = bucketBounds(query.bucket, query.from, query.to);
     const sql = statsSql(bySource, hasType, query.bucket);
-    const index = await this.#prepared<SeriesVersion>(sql.index.name, sql.index.text, [
+    const [summary] = await this.#prepared<SeriesSummary>(sql.summary.name, sql.summary.text, [
       ...filters,
       periodOf(query.bucket),
       query.from,
@@ -479,7 +484,7 @@ export class EventRepository {
       toMs,
       scope: bySource ? `source ${query.source}` : 'all sources',
     };
-    return this.#statsJson.render(index, range, (periods) =>
+    return this.#statsJson.render(summary as SeriesSummary, range, (periods) =>
       this.#prepared<SeriesRow>(sql.counts.name, sql.counts.text, [
         ...filters,
         periods.map((ms) => new Date(Number(ms)).toISOString()),

@@ -3,6 +3,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import type { Database } from '../../db/database.ts';
 import { EventRepository, type NewEvent, type StatsQuery } from '../../db/event-repository.ts';
 import { migratorConfig } from '../../db/migrate.ts';
+import { dropPartitionsBefore } from '../../db/partitions.ts';
 import { type ConnectedTestDatabase, connectTestDatabase, readStats } from '../support/postgres.ts';
 
 const event = (id: string, time: string, type = 'series.test', source = '/series'): NewEvent => ({
@@ -160,6 +161,32 @@ describe('count series', () => {
       'per source',
     );
     assert.deepEqual(await stats({ ...range, source: '/elsewhere' }), [], 'another source is another answer');
+  });
+
+  test('when the range cuts its first and last periods, then their buckets come before and after the whole ones', async () => {
+    await repository.insertBatch(
+      ['09:10', '09:59', '10:15', '11:45', '12:10', '12:40'].map((hm) => event(hm, `2026-06-06T${hm}:00Z`)),
+    );
+    const range = { from: '2026-06-06T09:30:00Z', to: '2026-06-06T12:30:00Z', bucket: 'minute' as const };
+    const expected = ['09:59', '10:15', '11:45', '12:10'].map((hm) => ({
+      start: `2026-06-06T${hm}:00.000000Z`,
+      type: 'series.test',
+      count: 1,
+    }));
+    assert.deepEqual(await stats(range), expected);
+    assert.deepEqual(await stats(range), expected, 'again, the whole periods as kept');
+  });
+
+  test('when retention deletes whole periods already answered, then the next answer leaves them out', async () => {
+    const days = ['2026-01-15', '2026-02-15', '2026-03-15'];
+    await repository.insertBatch(days.map((d) => event(d, `${d}T12:00:00Z`)));
+    const range = { from: '2026-01-01T00:00:00Z', to: '2026-04-01T00:00:00Z', bucket: 'day' as const };
+    const answer = (kept: string[]) =>
+      kept.map((d) => ({ start: `${d}T00:00:00.000000Z`, type: 'series.test', count: 1 }));
+    assert.deepEqual(await stats(range), answer(days));
+
+    await dropPartitionsBefore(database.db, new Date('2026-02-01T00:00:00Z'));
+    assert.deepEqual(await stats(range), answer(days.slice(1)));
   });
 
   test('when rendered periods exceed the cache, then the oldest are let go and answers stay whole', async () => {
