@@ -4,11 +4,13 @@
  */
 import { createBenchDatabase, startEmulator } from './support/backends.ts';
 import { type Benchmark, compare, runBenchmarks } from './support/harness.ts';
-import { runIngest } from './support/ingest-run.ts';
+import { type IngestRun, runIngest } from './support/ingest-run.ts';
 import { scrape } from './support/metrics.ts';
 import { startOtlpSink } from './support/otlp-sink.ts';
 
 const connections = 32;
+
+const cpuPerRequestUs = (run: IngestRun) => (run.cpuSec.target * 1e6) / run.ok;
 
 export const telemetryBenchmark: Benchmark = {
   name: 'telemetry',
@@ -79,6 +81,16 @@ export const telemetryBenchmark: Benchmark = {
         compare(
           { benchmark, name: 'API p99, tracing + metrics on', unit: 'ms', value: on.p99Ms },
           { name: 'tracing off', value: off.p99Ms },
+        ),
+        // Less noisy than throughput: what the API process itself spent per request in its best round.
+        compare(
+          {
+            benchmark,
+            name: 'API CPU per request, tracing + metrics on',
+            unit: 'µs',
+            value: cpuPerRequestUs(on),
+          },
+          { name: 'tracing off', value: cpuPerRequestUs(off) },
         ),
         compare(
           { benchmark, name: 'API peak RSS, tracing on', unit: 'MiB', value: on.peakRssBytes / 2 ** 20 },
