@@ -4,6 +4,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
 import type { EventRepository } from '../db/event-repository.ts';
 import { maxEventBytes } from '../platform/cloud-event.ts';
+import { routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type Authenticator, requireAuth } from './auth.ts';
@@ -123,10 +124,9 @@ function httpMetrics(metrics: Metrics): RequestHandler {
   return (req, res, next) => {
     const startMs = performance.now();
     res.once('finish', () => {
-      const openapi = (req as { openapi?: { expressRoute?: string } }).openapi;
-      const matched = req.route?.path ?? openapi?.expressRoute ?? 'unmatched';
-      const route = typeof matched === 'string' ? matched : 'unmatched';
-      seriesOf(req.method, route, String(res.statusCode)).observe((performance.now() - startMs) / 1000);
+      seriesOf(req.method, routeTemplate(req) ?? 'unmatched', String(res.statusCode)).observe(
+        (performance.now() - startMs) / 1000,
+      );
     });
     next();
   };

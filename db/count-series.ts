@@ -99,6 +99,12 @@ export interface SeriesSummary {
   types: string | null;
   versions: string | null;
   cut: string | null;
+  /**
+   * Where the versions come from: the version sequence's oid and the server's start time. A sequence
+   * made again (migration 0004 down, then up) or another server (a failover, a restore) may hand
+   * out versions already seen, so nothing kept under another epoch is trusted.
+   */
+  epoch: string;
 }
 
 export interface StatsRange {
@@ -109,6 +115,8 @@ export interface StatsRange {
   toMs: number;
   /** What else selected the rows (table, source filter): rendered periods are kept per scope. */
   scope: string;
+  /** The type filter, or none: answers are kept per scope and type filter. */
+  types: string;
 }
 
 const openBracket = Buffer.from('[');
@@ -120,33 +128,39 @@ export interface SeriesJsonOptions {
   maxCachedBytes?: number;
 }
 
-/** Something kept, in the first-in-first-out order of what is kept. */
+/** A place in the first-in-first-out order of what is kept. */
 interface Kept {
   bytes: number;
   forget(): void;
+}
+
+/** JSON kept, with the versions of the rows it was rendered from. */
+interface Rendered {
+  versions: string;
+  json: Buffer;
+  kept: Kept;
 }
 
 /**
  * Renders series as the JSON array of stats buckets, `[{"start":…,"type":…,"count":…}, …]`,
  * straight to UTF-8, with no object per bucket. Versions say whether a rendering still holds: every
  * write gives a series row a new version from one sequence, so a list of versions names exactly
- * which rows, in which state, a rendering was made of. Two things are kept (first in, first out,
- * within `maxCachedBytes`):
+ * which rows, in which state, a rendering was made of. Two things are kept, first in first out
+ * within `maxCachedBytes`, each in one place that a newer rendering of the same thing takes over:
  *
- * - the whole periods of recent answers, joined, under the versions of their rows: a dashboard
- *   asking for the last 30 days again gets them back as one buffer, with only the periods its range
- *   cuts (the first and the last) rendered anew;
- * - each whole period, under its scope, types and versions: when the span of whole periods changes
- *   (the hour rolls over, a late event lands), only periods not kept are fetched and rendered.
+ * - the whole periods of an answer, joined, per scope, width, type filter and first and last
+ *   period: a dashboard asking for the last 30 days again gets them back as one buffer, with only
+ *   the periods its range cuts (the first and the last) rendered anew;
+ * - each whole period, per scope, width, types and period: when the whole periods of an answer
+ *   change (the hour rolls over, a late event lands), only periods not kept are fetched and rendered.
  *
  * An answer is never older than the query that produced it.
  */
 export class SeriesJson {
   readonly #maxCachedBytes: number;
-  /** Joined whole periods, by scope, width and the versions of their rows. */
-  readonly #spans = new Map<string, Buffer>();
-  /** Rendered periods by scope, width and types, then by period start. */
-  readonly #periods = new Map<string, Map<string, { versions: string; json: Buffer; kept: Kept }>>();
+  readonly #spans = new Map<string, Rendered>();
+  /** By scope, width and the types of the period's rows, then by period start. */
+  readonly #periods = new Map<string, Map<string, Rendered>>();
   readonly #order: Kept[] = [];
   #cachedBytes = 0;
 
@@ -179,7 +193,8 @@ export class SeriesJson {
     const { starts, types, versions } = summary;
     if (starts !== null && types !== null && versions !== null) {
       wholeStartMs = Number.parseInt(starts, 10); // up to the first comma
-      whole = await this.#whole({ starts, types, versions }, range, fetchCounts);
+      const scope = `${summary.epoch}|${range.scope}|${range.bucket}`;
+      whole = await this.#whole(scope, { starts, types, versions }, range, fetchCounts);
     }
     for (const group of cut) {
       const periodMs = Number((group[0] as SeriesRow).periodStartMs);
@@ -202,17 +217,20 @@ export class SeriesJson {
 
   /** The whole periods of an answer, rendered and joined: kept, or made of kept and fetched periods. */
   async #whole(
-    summary: { starts: string; types: string; versions: string },
+    scope: string,
+    lists: { starts: string; types: string; versions: string },
     range: StatsRange,
     fetchCounts: (periodStartsMs: string[]) => Promise<SeriesRow[]>,
   ): Promise<Buffer> {
-    const spanKey = `${range.scope}|${range.bucket}|${summary.versions}`;
-    const kept = this.#spans.get(spanKey);
-    if (kept) return kept;
+    const first = lists.starts.slice(0, lists.starts.indexOf(',') >>> 0);
+    const last = lists.starts.slice(lists.starts.lastIndexOf(',') + 1);
+    const spanKey = `${scope}|${range.types}|${first}-${last}`;
+    const span = this.#spans.get(spanKey);
+    if (span && span.versions === lists.versions) return span.json;
 
-    const starts = summary.starts.split(',');
-    const types = JSON.parse(summary.types) as string[];
-    const versions = summary.versions.split(',');
+    const starts = lists.starts.split(',');
+    const types = JSON.parse(lists.types) as string[];
+    const versions = lists.versions.split(',');
     const index: SeriesVersion[] = starts.map((periodStartMs, i) => ({
       periodStartMs,
       type: types[i] as string,
@@ -223,10 +241,10 @@ export class SeriesJson {
     const missing: number[] = [];
     for (let p = 0; p < groups.length; p++) {
       const group = groups[p] as SeriesVersion[];
-      const entry = this.#periods
-        .get(`${range.scope}|${range.bucket}|${joined(group, 'type')}`)
+      const kept = this.#periods
+        .get(`${scope}|${joined(group, 'type')}`)
         ?.get((group[0] as SeriesVersion).periodStartMs);
-      if (entry && entry.versions === joined(group, 'version')) json[p] = entry.json;
+      if (kept && kept.versions === joined(group, 'version')) json[p] = kept.json;
       else missing.push(p);
     }
     if (missing.length > 0) {
@@ -240,7 +258,7 @@ export class SeriesJson {
         const periodStartMs = ((groups[p] as SeriesVersion[])[0] as SeriesVersion).periodStartMs;
         const group = byStart.get(periodStartMs) ?? []; // gone since the summary was read: retention
         json[p] = renderPeriod(group, range, Number(periodStartMs));
-        if (group.length > 0) this.#keepPeriod(range, group, json[p] as Buffer);
+        if (group.length > 0) this.#keepPeriod(scope, group, json[p] as Buffer);
       }
     }
     const pieces: Buffer[] = [];
@@ -249,58 +267,74 @@ export class SeriesJson {
       if (pieces.length > 0) pieces.push(comma);
       pieces.push(part);
     }
-    const span = Buffer.concat(pieces);
+    const joinedJson = Buffer.concat(pieces);
     // Kept under the versions the summary read. A period fetched after a newer write renders that
-    // write: such a span is newer than its key says, never older, and later summaries name the newer
-    // versions anyway.
-    if (
-      !this.#spans.has(spanKey) &&
-      this.#keep(span.length + spanKey.length, () => this.#spans.delete(spanKey))
-    ) {
-      this.#spans.set(spanKey, span);
-    }
-    return span;
+    // write: such a span is newer than its versions say, never older, and later summaries name the
+    // newer versions anyway.
+    this.#store(this.#spans, spanKey, lists.versions, joinedJson, joinedJson.length + lists.versions.length);
+    return joinedJson;
   }
 
-  #keepPeriod(range: StatsRange, group: SeriesRow[], json: Buffer): void {
-    const outer = `${range.scope}|${range.bucket}|${joined(group, 'type')}`;
+  #keepPeriod(scope: string, group: SeriesRow[], json: Buffer): void {
+    const outer = `${scope}|${joined(group, 'type')}`;
     let periods = this.#periods.get(outer);
     if (!periods) {
       periods = new Map();
       this.#periods.set(outer, periods);
     }
-    const periodStartMs = (group[0] as SeriesRow).periodStartMs;
-    const previous = periods.get(periodStartMs);
-    if (previous) this.#release(previous.kept);
-    const map = periods;
-    let entry: { versions: string; json: Buffer; kept: Kept } | undefined;
-    const kept = this.#keep(json.length, () => {
-      if (entry !== undefined && map.get(periodStartMs) === entry) map.delete(periodStartMs);
-    });
-    if (!kept) return;
-    entry = { versions: joined(group, 'version'), json, kept };
-    periods.set(periodStartMs, entry);
+    const versions = joined(group, 'version');
+    this.#store(periods, (group[0] as SeriesRow).periodStartMs, versions, json, json.length, () =>
+      this.#periods.delete(outer),
+    );
   }
 
-  /** Counts `bytes` as kept, letting the oldest kept things go past the limit; undefined if too big. */
-  #keep(bytes: number, forget: () => void): Kept | undefined {
-    if (bytes > this.#maxCachedBytes) return undefined;
-    const kept = { bytes, forget };
-    this.#order.push(kept);
-    this.#cachedBytes += bytes;
-    while (this.#cachedBytes > this.#maxCachedBytes) {
-      const oldest = this.#order.shift();
-      if (!oldest) break;
-      this.#release(oldest);
+  /**
+   * Keeps `json` under `key` of `map`: in the place a rendering of the same key already holds, or
+   * last. Lets the oldest kept things go past the limit. `emptied` runs when `map` is left empty.
+   */
+  #store(
+    map: Map<string, Rendered>,
+    key: string,
+    versions: string,
+    json: Buffer,
+    bytes: number,
+    emptied?: () => void,
+  ): void {
+    const previous = map.get(key);
+    if (bytes > this.#maxCachedBytes) {
+      if (previous) {
+        previous.kept.forget();
+        this.#cachedBytes -= previous.kept.bytes;
+        this.#order.splice(this.#order.indexOf(previous.kept), 1);
+      }
+      return;
     }
-    return kept;
+    let kept = previous?.kept;
+    if (kept) {
+      this.#cachedBytes += bytes - kept.bytes;
+      kept.bytes = bytes;
+    } else {
+      kept = {
+        bytes,
+        forget: () => {
+          map.delete(key);
+          if (map.size === 0) emptied?.();
+        },
+      };
+      this.#order.push(kept);
+      this.#cachedBytes += bytes;
+    }
+    map.set(key, { versions, json, kept });
+    while (this.#cachedBytes > this.#maxCachedBytes) {
+      const oldest = this.#order.shift() as Kept; // something is kept: the bytes are over the limit
+      oldest.forget();
+      this.#cachedBytes -= oldest.bytes;
+    }
   }
 
-  #release(kept: Kept): void {
-    kept.forget();
-    this.#cachedBytes -= kept.bytes;
-    kept.bytes = 0;
-    kept.forget = () => {};
+  /** Bytes and places kept, for tests. */
+  get kept(): { bytes: number; places: number } {
+    return { bytes: this.#cachedBytes, places: this.#order.length };
   }
 }
 

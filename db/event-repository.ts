@@ -180,7 +180,8 @@ const statsSql = (() => {
         string_agg(ms, ',' ${inOrder}) filter (where not cut) as starts,
         (json_agg(type ${inOrder}) filter (where not cut))::text as types,
         string_agg(version::text, ',' ${inOrder}) filter (where not cut) as versions,
-        (json_agg(json_build_array(ms, type, version::text, counts::text) ${inOrder}) filter (where cut))::text as cut
+        (json_agg(json_build_array(ms, type, version::text, counts::text) ${inOrder}) filter (where cut))::text as cut,
+        to_regclass('event_counts_version')::oid::text || '@' || pg_postmaster_start_time()::text as epoch
       from (
         select period_start, type, version, counts, ${periodStartMs} as ms,
           period_start < $${n + 4}::timestamptz or ${periodEndSql(bucket)} > $${n + 5}::timestamptz as cut
@@ -483,6 +484,7 @@ export class EventRepository {
       fromMs,
       toMs,
       scope: bySource ? `source ${query.source}` : 'all sources',
+      types: hasType ? `type ${query.type}` : 'all types',
     };
     return this.#statsJson.render(summary as SeriesSummary, range, (periods) =>
       this.#prepared<SeriesRow>(sql.counts.name, sql.counts.text, [
