@@ -192,12 +192,13 @@ export class SeriesJson {
     let wholeStartMs = Number.POSITIVE_INFINITY;
     const { starts, types, versions } = summary;
     if (starts !== null && types !== null && versions !== null) {
-      wholeStartMs = Number.parseInt(starts, 10); // up to the first comma
+      const first = starts.slice(0, starts.indexOf(',') >>> 0);
+      wholeStartMs = Number(first);
       const scope = `${summary.epoch}|${range.scope}|${range.bucket}`;
-      whole = await this.#whole(scope, { starts, types, versions }, range, fetchCounts);
+      whole = await this.#whole(scope, first, { starts, types, versions }, range, fetchCounts);
     }
     for (const group of cut) {
-      const periodMs = Number((group[0] as SeriesRow).periodStartMs);
+      const periodMs = Number(periodStart(group));
       if (whole !== undefined && periodMs > wholeStartMs) {
         parts.push(whole);
         whole = undefined;
@@ -205,24 +206,17 @@ export class SeriesJson {
       parts.push(renderPeriod(group, range, periodMs));
     }
     if (whole !== undefined) parts.push(whole);
-    const chunks: Buffer[] = [openBracket];
-    for (const part of parts) {
-      if (part.length === 0) continue;
-      if (chunks.length > 1) chunks.push(comma);
-      chunks.push(part);
-    }
-    chunks.push(closeBracket);
-    return chunks;
+    return [openBracket, ...commaSeparated(parts), closeBracket];
   }
 
   /** The whole periods of an answer, rendered and joined: kept, or made of kept and fetched periods. */
   async #whole(
     scope: string,
+    first: string,
     lists: { starts: string; types: string; versions: string },
     range: StatsRange,
     fetchCounts: (periodStartsMs: string[]) => Promise<SeriesRow[]>,
   ): Promise<Buffer> {
-    const first = lists.starts.slice(0, lists.starts.indexOf(',') >>> 0);
     const last = lists.starts.slice(lists.starts.lastIndexOf(',') + 1);
     const spanKey = `${scope}|${range.types}|${first}-${last}`;
     const span = this.#spans.get(spanKey);
@@ -241,33 +235,23 @@ export class SeriesJson {
     const missing: number[] = [];
     for (let p = 0; p < groups.length; p++) {
       const group = groups[p] as SeriesVersion[];
-      const kept = this.#periods
-        .get(`${scope}|${joined(group, 'type')}`)
-        ?.get((group[0] as SeriesVersion).periodStartMs);
+      const kept = this.#periods.get(`${scope}|${joined(group, 'type')}`)?.get(periodStart(group));
       if (kept && kept.versions === joined(group, 'version')) json[p] = kept.json;
       else missing.push(p);
     }
     if (missing.length > 0) {
       const fetched = groupByPeriod(
-        await fetchCounts(
-          missing.map((p) => ((groups[p] as SeriesVersion[])[0] as SeriesVersion).periodStartMs),
-        ),
+        await fetchCounts(missing.map((p) => periodStart(groups[p] as SeriesVersion[]))),
       );
-      const byStart = new Map(fetched.map((group) => [(group[0] as SeriesRow).periodStartMs, group]));
+      const byStart = new Map(fetched.map((group) => [periodStart(group), group]));
       for (const p of missing) {
-        const periodStartMs = ((groups[p] as SeriesVersion[])[0] as SeriesVersion).periodStartMs;
+        const periodStartMs = periodStart(groups[p] as SeriesVersion[]);
         const group = byStart.get(periodStartMs) ?? []; // gone since the summary was read: retention
         json[p] = renderPeriod(group, range, Number(periodStartMs));
         if (group.length > 0) this.#keepPeriod(scope, group, json[p] as Buffer);
       }
     }
-    const pieces: Buffer[] = [];
-    for (const part of json) {
-      if (!part || part.length === 0) continue;
-      if (pieces.length > 0) pieces.push(comma);
-      pieces.push(part);
-    }
-    const joinedJson = Buffer.concat(pieces);
+    const joinedJson = Buffer.concat(commaSeparated(json as Buffer[]));
     // Kept under the versions the summary read. A period fetched after a newer write renders that
     // write: such a span is newer than its versions say, never older, and later summaries name the
     // newer versions anyway.
@@ -283,9 +267,7 @@ export class SeriesJson {
       this.#periods.set(outer, periods);
     }
     const versions = joined(group, 'version');
-    this.#store(periods, (group[0] as SeriesRow).periodStartMs, versions, json, json.length, () =>
-      this.#periods.delete(outer),
-    );
+    this.#store(periods, periodStart(group), versions, json, json.length, () => this.#periods.delete(outer));
   }
 
   /**
@@ -306,6 +288,8 @@ export class SeriesJson {
         previous.kept.forget();
         this.#cachedBytes -= previous.kept.bytes;
         this.#order.splice(this.#order.indexOf(previous.kept), 1);
+      } else if (map.size === 0) {
+        emptied?.();
       }
       return;
     }
@@ -343,13 +327,27 @@ function groupByPeriod<Row extends SeriesVersion>(rows: Row[]): Row[][] {
   const groups: Row[][] = [];
   let group: Row[] | undefined;
   for (const row of rows) {
-    if (group === undefined || (group[0] as Row).periodStartMs !== row.periodStartMs) {
+    if (group === undefined || periodStart(group) !== row.periodStartMs) {
       group = [];
       groups.push(group);
     }
     group.push(row);
   }
   return groups;
+}
+
+/** Where the period of a group of rows (one period's) starts. */
+const periodStart = (group: SeriesVersion[]) => (group[0] as SeriesVersion).periodStartMs;
+
+/** The non-empty parts with a comma between each two: JSON array elements. */
+function commaSeparated(parts: Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (const part of parts) {
+    if (part.length === 0) continue;
+    if (out.length > 0) out.push(comma);
+    out.push(part);
+  }
+  return out;
 }
 
 /** One field of a period's rows, joined: its types or its versions. */
