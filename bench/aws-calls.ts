@@ -48,10 +48,9 @@ export function sigV4(region: string, service: string) {
         'aws4_request',
       );
     }
-    const signed: Record<string, string> = { ...headers, host, 'x-amz-date': amzDate };
-    const names = Object.keys(signed)
-      .map((name) => name.toLowerCase())
-      .sort();
+    const signed: Record<string, string> = { host, 'x-amz-date': amzDate };
+    for (const [name, value] of Object.entries(headers)) signed[name.toLowerCase()] = value;
+    const names = Object.keys(signed).sort();
     const canonicalHeaders = names.map((name) => `${name}:${String(signed[name]).trim()}\n`).join('');
     const signedHeaders = names.join(';');
     const canonical = `POST\n/\n\n${canonicalHeaders}\n${signedHeaders}\n${sha256(body)}`;
@@ -64,7 +63,11 @@ export function sigV4(region: string, service: string) {
   };
 }
 
-/** POSTs a signed body to the emulator and resolves with the answer's text. */
+/** The SDK's form encoding: `encodeURIComponent` plus the characters it leaves alone that RFC 3986 reserves. */
+const formEncode = (value: string) =>
+  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** POSTs a signed body to the emulator and resolves with the answer's text; 3 s at most, as the SDK's SNS client. */
 function poster(emulator: Emulator, service: 'sns' | 'sqs') {
   const url = new URL(emulator.endpoint);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
@@ -86,6 +89,7 @@ function poster(emulator: Emulator, service: 'sns' | 'sqs') {
             );
           },
         );
+        req.setTimeout(3_000, () => req.destroy(new Error('no answer within 3 s')));
         req.on('error', reject);
         req.end(body);
       });
@@ -96,24 +100,28 @@ function poster(emulator: Emulator, service: 'sns' | 'sqs') {
 
 /** The Query-protocol form body of a PublishBatch, as the SDK writes it. */
 function publishBatchForm(topicArn: string, messages: OutgoingMessage[]): string {
-  const params: string[] = [
-    'Action=PublishBatch',
-    'Version=2010-03-31',
-    `TopicArn=${encodeURIComponent(topicArn)}`,
-  ];
+  const params: string[] = ['Action=PublishBatch', 'Version=2010-03-31', `TopicArn=${formEncode(topicArn)}`];
   messages.forEach((message, i) => {
     const entry = `PublishBatchRequestEntries.member.${i + 1}`;
-    params.push(`${entry}.Id=${i}`, `${entry}.Message=${encodeURIComponent(message.body)}`);
+    params.push(`${entry}.Id=${i}`, `${entry}.Message=${formEncode(message.body)}`);
     Object.entries(message.attributes).forEach(([name, value], j) => {
       const attribute = `${entry}.MessageAttributes.entry.${j + 1}`;
       params.push(
-        `${attribute}.Name=${encodeURIComponent(name)}`,
-        `${attribute}.Value.DataType=${encodeURIComponent(value.DataType ?? 'String')}`,
-        `${attribute}.Value.StringValue=${encodeURIComponent(value.StringValue ?? '')}`,
+        `${attribute}.Name=${formEncode(name)}`,
+        `${attribute}.Value.DataType=${formEncode(value.DataType ?? 'String')}`,
+        `${attribute}.Value.StringValue=${formEncode(value.StringValue ?? '')}`,
       );
     });
   });
   return params.join('&');
+}
+
+/** The entry Ids a PublishBatch answer lists as successful; throws on any failed entry. */
+function publishedIds(xml: string): string[] {
+  const section = (name: string) => new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml)?.[1] ?? '';
+  const failed = section('Failed');
+  if (failed.includes('<member>')) throw new Error(`PublishBatch entries failed: ${failed}`);
+  return [...section('Successful').matchAll(/<Id>([^<]*)<\/Id>/g)].map((m) => m[1] as string);
 }
 
 /** CPU microseconds per call of `call`, on `concurrency` loops, after a warm-up. */
@@ -148,7 +156,7 @@ export const awsCallsBenchmark: Benchmark = {
     /** Refills the queue so every receive of a round gets 10 messages. */
     const fill = async (count: number) => {
       for (let sent = 0; sent < count; sent += 10) {
-        await sqs.send(
+        const { Failed = [] } = await sqs.send(
           new SendMessageBatchCommand({
             QueueUrl: emulator.queueUrl,
             Entries: Array.from({ length: 10 }, (_, i) => {
@@ -157,6 +165,7 @@ export const awsCallsBenchmark: Benchmark = {
             }),
           }),
         );
+        if (Failed.length > 0) throw new Error(`filling the queue failed: ${JSON.stringify(Failed)}`);
       }
     };
     const receiveParams: ReceiveMessageCommandInput = {
@@ -167,8 +176,8 @@ export const awsCallsBenchmark: Benchmark = {
       MessageAttributeNames: ['All'],
     };
     const targets = {
-      publishSdk: () =>
-        sns.send(
+      publishSdk: async () => {
+        const { Successful = [], Failed = [] } = await sns.send(
           new PublishBatchCommand({
             TopicArn: emulator.topicArn,
             PublishBatchRequestEntries: messages().map((m, i) => ({
@@ -177,23 +186,29 @@ export const awsCallsBenchmark: Benchmark = {
               MessageAttributes: m.attributes,
             })),
           }),
-        ),
+        );
+        if (Failed.length > 0 || Successful.length !== entriesPerPublish) {
+          throw new Error(`PublishBatch: ${Successful.length} published, ${JSON.stringify(Failed)} failed`);
+        }
+      },
       publishByHand: async () => {
         const xml = await snsByHand.post(
           { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
           publishBatchForm(emulator.topicArn, messages()),
         );
-        if (!xml.includes('<Successful>') || xml.includes('<Failed><member>')) throw new Error(xml);
+        const ids = publishedIds(xml);
+        if (ids.length !== entriesPerPublish) throw new Error(`PublishBatch: ${ids.length} published`);
       },
       receiveDeleteSdk: async () => {
         const { Messages = [] } = await sqs.send(new ReceiveMessageCommand(receiveParams));
         if (Messages.length === 0) throw new Error('the queue ran dry');
-        await sqs.send(
+        const { Failed = [] } = await sqs.send(
           new DeleteMessageBatchCommand({
             QueueUrl: emulator.queueUrl,
             Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
           }),
         );
+        if (Failed.length > 0) throw new Error(`delete failed: ${JSON.stringify(Failed)}`);
       },
       receiveDeleteByHand: async () => {
         const target = (action: string) => ({
@@ -224,9 +239,12 @@ export const awsCallsBenchmark: Benchmark = {
     const best = new Map<Name, number>();
     const seen = new Map<Name, number[]>();
     try {
-      // Interleaved rounds, the lowest CPU per call kept: noise only ever adds CPU time.
+      // Interleaved rounds, the lowest CPU per call kept: noise only ever adds CPU time. The order
+      // turns each round, so no target always runs after the same one (and its garbage).
+      const names = Object.keys(targets) as Name[];
       for (let round = 0; round < rounds; round++) {
-        for (const name of Object.keys(targets) as Name[]) {
+        const turn = round % names.length;
+        for (const name of [...names.slice(turn), ...names.slice(0, turn)]) {
           const sqsTarget = name.startsWith('receive');
           if (sqsTarget) await fill((calls + 200) * 10);
           const us = await cpuPerCall(calls, targets[name]);
