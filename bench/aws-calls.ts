@@ -13,14 +13,13 @@ import {
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
   type ReceiveMessageCommandInput,
-  SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
 import { createSnsClient, createSqsClient } from '../platform/aws.ts';
 import { type OutgoingMessage, toOutgoingMessage } from '../platform/event-message.ts';
 import { type Emulator, startEmulator } from './support/backends.ts';
 import { createOrderEvents, runPrefix } from './support/events.ts';
 import { type Benchmark, compare, runBenchmarks } from './support/harness.ts';
-import { purgeQueue } from './support/ingest-run.ts';
+import { preload, purgeQueue } from './support/queue.ts';
 
 /** Entries per PublishBatch: what the API's calls carried under B1's load (7.8 on average). */
 const entriesPerPublish = 8;
@@ -147,27 +146,13 @@ export const awsCallsBenchmark: Benchmark = {
     const sqs = createSqsClient(aws, 0);
     const snsByHand = poster(emulator, 'sns');
     const sqsByHand = poster(emulator, 'sqs');
-    const next = createOrderEvents(runPrefix('aws-calls'));
+    const prefix = runPrefix('aws-calls');
+    const next = createOrderEvents(prefix);
     const messages = () =>
       Array.from({ length: entriesPerPublish }, () => toOutgoingMessage(next(), Date.now()));
     const calls = context.quick ? 400 : 3_000;
     const rounds = context.quick ? 1 : 3;
 
-    /** Refills the queue so every receive of a round gets 10 messages. */
-    const fill = async (count: number) => {
-      for (let sent = 0; sent < count; sent += 10) {
-        const { Failed = [] } = await sqs.send(
-          new SendMessageBatchCommand({
-            QueueUrl: emulator.queueUrl,
-            Entries: Array.from({ length: 10 }, (_, i) => {
-              const message = toOutgoingMessage(next(), Date.now());
-              return { Id: String(i), MessageBody: message.body, MessageAttributes: message.attributes };
-            }),
-          }),
-        );
-        if (Failed.length > 0) throw new Error(`filling the queue failed: ${JSON.stringify(Failed)}`);
-      }
-    };
     const receiveParams: ReceiveMessageCommandInput = {
       QueueUrl: emulator.queueUrl,
       MaxNumberOfMessages: 10,
@@ -246,7 +231,9 @@ export const awsCallsBenchmark: Benchmark = {
         const turn = round % names.length;
         for (const name of [...names.slice(turn), ...names.slice(0, turn)]) {
           const sqsTarget = name.startsWith('receive');
-          if (sqsTarget) await fill((calls + 200) * 10);
+          // Enough for every receive of the round, warm-up included, to get 10 messages.
+          if (sqsTarget)
+            await preload(emulator, emulator.queueUrl, (calls + 200) * 10, `${prefix}-${name}-${round}`);
           const us = await cpuPerCall(calls, targets[name]);
           seen.set(name, [...(seen.get(name) ?? []), us]);
           best.set(name, Math.min(best.get(name) ?? Number.POSITIVE_INFINITY, us));

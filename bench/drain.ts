@@ -3,17 +3,10 @@
  * raw multi-row INSERT of the same rows through `pg` with the same batch size and concurrency, and
  * the same plus the SQS receive and delete a correct consumer cannot skip.
  */
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import { createDatabase } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
-import { toOutgoingMessage } from '../platform/event-message.ts';
 import {
   type BenchDatabase,
   createBenchDatabase,
@@ -25,6 +18,7 @@ import { createOrderEvents, runPrefix } from './support/events.ts';
 import { type BenchContext, type Benchmark, compare, type Figure, runBenchmarks } from './support/harness.ts';
 import { scrape } from './support/metrics.ts';
 import { spawnService } from './support/processes.ts';
+import { loops, preload, sqsFor } from './support/queue.ts';
 
 /**
  * CONSUMER_BATCH_SIZE's default, and the poller counts compared: 2 (CONSUMER_POLLERS' default) and 10
@@ -33,13 +27,6 @@ import { spawnService } from './support/processes.ts';
  */
 const batchSize = 10;
 const pollerCounts = (process.env.BENCH_CONSUMER_POLLERS ?? '2,10').split(',').map(Number);
-
-const sqsFor = (emulator: Emulator) =>
-  new SQSClient({
-    region: emulator.region,
-    endpoint: emulator.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
 
 async function createQueue(emulator: Emulator, name: string): Promise<string> {
   const sqs = sqsFor(emulator);
@@ -52,48 +39,6 @@ async function createQueue(emulator: Emulator, name: string): Promise<string> {
   } finally {
     sqs.destroy();
   }
-}
-
-/** Runs `worker` on `concurrency` loops until it returns false. */
-async function loops(concurrency: number, worker: () => Promise<boolean>): Promise<void> {
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (await worker()) {}
-    }),
-  );
-}
-
-/** Puts `count` events on the queue as the API would (raw delivery: the CloudEvent body plus attributes). */
-async function preload(emulator: Emulator, queueUrl: string, count: number, prefix: string): Promise<number> {
-  const sqs = sqsFor(emulator);
-  const next = createOrderEvents(prefix);
-  let sent = 0;
-  const t0 = performance.now();
-  try {
-    await loops(8, async () => {
-      if (sent >= count) return false;
-      const n = Math.min(batchSize, count - sent);
-      sent += n;
-      const acceptedAtMs = Date.now();
-      await sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: Array.from({ length: n }, (_, i) => {
-            const event = next();
-            const message = toOutgoingMessage(
-              { ...event, time: new Date(acceptedAtMs).toISOString() },
-              acceptedAtMs,
-            );
-            return { Id: String(i), MessageBody: message.body, MessageAttributes: message.attributes };
-          }),
-        }),
-      );
-      return true;
-    });
-  } finally {
-    sqs.destroy();
-  }
-  return (count / (performance.now() - t0)) * 1000;
 }
 
 const insertColumns = '(source, id, type, subject, time, datacontenttype, data, accepted_at)';

@@ -1,10 +1,10 @@
-import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { BenchDatabase, Emulator } from './backends.ts';
 import { serviceEnv } from './backends.ts';
 import { createOrderEvents, runPrefix } from './events.ts';
 import type { BenchContext } from './harness.ts';
 import { type LoadOptions, type LoadResult, runLoad } from './load.ts';
 import { type BenchProcess, spawnNode, spawnService } from './processes.ts';
+import { purgeQueue } from './queue.ts';
 
 /** What receives the load: a bare Express route, the same plus an SNS publish, or the real API. */
 export type IngestKind = 'bare' | 'bare+publish' | 'api';
@@ -163,19 +163,5 @@ export async function runIngest(
     return runs;
   } finally {
     await Promise.all([...procs.values()].map((p) => p.stop()));
-  }
-}
-
-/** Empties the queue so every round publishes into an emulator in the same state. */
-export async function purgeQueue(emulator: Emulator): Promise<void> {
-  const sqs = new SQSClient({
-    region: emulator.region,
-    endpoint: emulator.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  try {
-    await sqs.send(new PurgeQueueCommand({ QueueUrl: emulator.queueUrl }));
-  } finally {
-    sqs.destroy();
   }
 }
