@@ -13,7 +13,17 @@ import type { ShutdownStep } from '../platform/shutdown.ts';
 import { flushTelemetry } from '../platform/telemetry/flush.ts';
 import { createApp } from './app.ts';
 import { createJwtAuthenticator } from './auth.ts';
-import { createSnsPublisher } from './sns-publisher.ts';
+import { createSnsPublisher, type EventPublisher } from './sns-publisher.ts';
+
+export interface StartApiOptions {
+  /** Interface to listen on. Default `0.0.0.0`. */
+  host?: string;
+  /**
+   * Where accepted events go. Default: the SNS topic of `config.api.topicArn`. The benchmarks pass
+   * one that accepts at once, to measure the API's own cost without publishing.
+   */
+  publisher?: EventPublisher;
+}
 
 export interface RunningApi {
   port: number;
@@ -26,14 +36,18 @@ export interface RunningApi {
  * The API's composition root: creates the pool and clients once, listens, and returns how to stop.
  * Server timeouts sit above the NLB's idle timeout so the load balancer, not Node, closes idle sockets.
  */
-export async function startApi(config: Config, log: Logger, host = '0.0.0.0'): Promise<RunningApi> {
+export async function startApi(
+  config: Config,
+  log: Logger,
+  { host = '0.0.0.0', publisher: givenPublisher }: StartApiOptions = {},
+): Promise<RunningApi> {
   const registry = new Registry();
   const metrics = createMetrics(registry, 'api');
   const db = createDatabase({ ...config.database, applicationName: 'ingesta-api', log });
   observePool(db, metrics);
   const repository = new EventRepository(db);
   const sns = createSnsClient(config.aws);
-  const publisher = createSnsPublisher({ sns, topicArn: config.api.topicArn, log });
+  const publisher = givenPublisher ?? createSnsPublisher({ sns, topicArn: config.api.topicArn, log });
   const { api } = config;
   if (!api.auth) log.warn('AUTHENTICATION IS OFF: every caller may read and write events');
   const app = createApp({

@@ -1,7 +1,7 @@
 /** B1 ingest: POST /v1/events with single events, fixed concurrency, against bare Express baselines. */
 import { createBenchDatabase, startEmulator } from './support/backends.ts';
 import { type Benchmark, compare, type Figure, runBenchmarks } from './support/harness.ts';
-import { type IngestRun, runIngest } from './support/ingest-run.ts';
+import { cpuPerRequestUs, type IngestRun, runIngest } from './support/ingest-run.ts';
 
 const connections = 32;
 
@@ -17,19 +17,63 @@ export const ingestBenchmark: Benchmark = {
           { name: 'bare', kind: 'bare' },
           { name: 'bare+publish', kind: 'bare+publish' },
           { name: 'api', kind: 'api' },
+          { name: 'api, publishing skipped', kind: 'api-unpublished' },
         ],
         database,
         emulator,
         eventsPerRequest: 1,
         connections,
       });
-      return ingestFigures('B1 ingest', runs, 'req/s', 0.6);
+      return [...ingestFigures('B1 ingest', runs, 'req/s', 0.6), ...ceilingFigures('B1 ingest', runs)];
     } finally {
       await emulator.stop();
       await database.drop();
     }
   },
 };
+
+function runOf(runs: Map<string, IngestRun>, name: string): IngestRun {
+  const run = runs.get(name);
+  if (!run) throw new Error(`no run for ${name}`);
+  return run;
+}
+
+/**
+ * How far the API could come with publishing free: the same API with a publisher that accepts at
+ * once, against the bare route, and where the API's CPU per request goes.
+ */
+function ceilingFigures(benchmark: string, runs: Map<string, IngestRun>): Figure[] {
+  const [api, unpublished, bare] = [
+    runOf(runs, 'api'),
+    runOf(runs, 'api, publishing skipped'),
+    runOf(runs, 'bare'),
+  ];
+  // A ceiling measured on refused requests means nothing: fail the run rather than print it.
+  if (unpublished.errors + unpublished.non2xx > 0) {
+    throw new Error(
+      `the API with publishing skipped failed ${unpublished.errors} requests and answered ${unpublished.non2xx} non-2xx`,
+    );
+  }
+  return [
+    compare(
+      { benchmark, name: 'API throughput, publishing skipped', unit: 'req/s', value: unpublished.okPerSec },
+      { name: 'bare route', value: bare.okPerSec },
+    ),
+    compare(
+      { benchmark, name: 'API CPU per request', unit: 'µs', value: cpuPerRequestUs(api) },
+      { name: 'API, publishing skipped', value: cpuPerRequestUs(unpublished) },
+    ),
+    compare(
+      {
+        benchmark,
+        name: 'API CPU per request, publishing skipped',
+        unit: 'µs',
+        value: cpuPerRequestUs(unpublished),
+      },
+      { name: 'bare route', value: cpuPerRequestUs(bare) },
+    ),
+  ];
+}
 
 /** The figures B1 and B2 share: throughput and latency beside both baselines, errors, RSS, emulator CPU. */
 export function ingestFigures(
@@ -39,11 +83,7 @@ export function ingestFigures(
   /** The throughput goal against the bare route, when the benchmark has one. */
   goalRatio?: number,
 ): Figure[] {
-  const get = (name: string) => {
-    const run = runs.get(name);
-    if (!run) throw new Error(`no run for ${name}`);
-    return run;
-  };
+  const get = (name: string) => runOf(runs, name);
   const [api, bare, publish] = [get('api'), get('bare'), get('bare+publish')];
   const rate = (r: IngestRun) => (unit === 'req/s' ? r.okPerSec : r.eventsPerSec);
   const cpuShare = (r: IngestRun) => (100 * r.cpuSec.emulator) / r.durationSec;

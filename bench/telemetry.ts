@@ -4,13 +4,11 @@
  */
 import { createBenchDatabase, startEmulator } from './support/backends.ts';
 import { type Benchmark, compare, runBenchmarks } from './support/harness.ts';
-import { type IngestRun, runIngest } from './support/ingest-run.ts';
+import { cpuPerRequestUs, runIngest } from './support/ingest-run.ts';
 import { scrape } from './support/metrics.ts';
 import { startOtlpSink } from './support/otlp-sink.ts';
 
 const connections = 32;
-
-const cpuPerRequestUs = (run: IngestRun) => (run.cpuSec.target * 1e6) / run.ok;
 
 export const telemetryBenchmark: Benchmark = {
   name: 'telemetry',

@@ -44,7 +44,7 @@ await migrateLatest(migrator, apiConfig.database.url);
 await migrator.destroy();
 
 const host = '127.0.0.1';
-const api = await startApi(apiConfig, log.child({ component: 'api' }), host);
+const api = await startApi(apiConfig, log.child({ component: 'api' }), { host });
 const consumer = await startConsumer(consumerConfig, log.child({ component: 'consumer' }), host);
 
 const steps: ShutdownStep[] = [

@@ -6,8 +6,11 @@ import { type LoadOptions, type LoadResult, runLoad } from './load.ts';
 import { type BenchProcess, spawnNode, spawnService } from './processes.ts';
 import { purgeQueue } from './queue.ts';
 
-/** What receives the load: a bare Express route, the same plus an SNS publish, or the real API. */
-export type IngestKind = 'bare' | 'bare+publish' | 'api';
+/**
+ * What receives the load: a bare Express route, the same plus an SNS publish, the real API, or the
+ * real API with a publisher that accepts at once (its ceiling without SNS).
+ */
+export type IngestKind = 'bare' | 'bare+publish' | 'api' | 'api-unpublished';
 
 export interface IngestTarget {
   /** A label for the report (e.g. "api" or "api, tracing on"). */
@@ -32,6 +35,9 @@ export interface IngestRun extends LoadResult {
   /** Requests per second of every round, in order: how much the machine's noise moved them. */
   rounds: number[];
 }
+
+/** CPU microseconds the target used per answered request in its best round. */
+export const cpuPerRequestUs = (run: IngestRun) => (run.cpuSec.target * 1e6) / run.ok;
 
 export interface IngestOptions {
   targets: IngestTarget[];
@@ -61,8 +67,11 @@ export const ingestDurations = (quick: boolean) =>
 
 async function startTarget(target: IngestTarget, options: IngestOptions): Promise<BenchProcess> {
   const { emulator } = options;
-  if (target.kind === 'api') {
-    return spawnService('api', { ...serviceEnv(options.database, emulator), ...target.apiEnv });
+  if (target.kind === 'api' || target.kind === 'api-unpublished') {
+    const env = { ...serviceEnv(options.database, emulator), ...target.apiEnv };
+    return target.kind === 'api'
+      ? spawnService('api', env)
+      : spawnService('api', env, 'bench/support/api-unpublished-main.ts');
   }
   const args = ['bench/support/baseline-server.ts'];
   if (target.kind === 'bare+publish') {

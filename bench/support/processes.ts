@@ -118,8 +118,15 @@ export async function spawnNode(
   };
 }
 
-/** `node --import <telemetry register> <entry>/main.ts`, as the container runs it. */
-export function spawnService(entry: 'api' | 'consumer', env: Record<string, string>): Promise<BenchProcess> {
+/**
+ * `node --import <telemetry register> <entry>/main.ts`, as the container runs it; `script` runs
+ * another entry file of the same service in its place.
+ */
+export function spawnService(
+  entry: 'api' | 'consumer',
+  env: Record<string, string>,
+  script = `${entry}/main.ts`,
+): Promise<BenchProcess> {
   const readyMessage = entry === 'api' ? 'api listening' : 'consumer polling';
   // BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of every API and consumer process on exit.
   const profile = process.env.BENCH_CPU_PROF_DIR
@@ -127,7 +134,7 @@ export function spawnService(entry: 'api' | 'consumer', env: Record<string, stri
     : [];
   return spawnNode(
     entry,
-    [...profile, '--import', './platform/telemetry/register.ts', `${entry}/main.ts`],
+    [...profile, '--import', './platform/telemetry/register.ts', script],
     env,
     (line) => line.msg === readyMessage,
   );

@@ -42,7 +42,7 @@ describe('graceful shutdown', () => {
 
   test('when the API gets SIGTERM mid-request, then readiness turns off, the request completes and intake stops', async () => {
     const config = loadConfig('api', env);
-    const api = await startApi(config, testLog, '127.0.0.1');
+    const api = await startApi(config, testLog, { host: '127.0.0.1' });
     proxy.pause();
     const connected = proxy.nextConnection();
     const inFlight = fetch(`http://127.0.0.1:${api.port}/v1/events?limit=1`);
