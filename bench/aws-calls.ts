@@ -6,8 +6,6 @@
  * parsed (and SQS bodies checked against their MD5, as the SDK does). It tells how much of B1's
  * and B3's gap to their baselines is the SDK's own work.
  */
-import { createHash, createHmac } from 'node:crypto';
-import http from 'node:http';
 import { PublishBatchCommand } from '@aws-sdk/client-sns';
 import {
   DeleteMessageBatchCommand,
@@ -15,8 +13,9 @@ import {
   type ReceiveMessageCommandInput,
 } from '@aws-sdk/client-sqs';
 import { createSnsClient, createSqsClient } from '../platform/aws.ts';
-import { type OutgoingMessage, toOutgoingMessage } from '../platform/event-message.ts';
-import { type Emulator, startEmulator } from './support/backends.ts';
+import { toOutgoingMessage } from '../platform/event-message.ts';
+import { createSqsByHand, poster, publishBatchForm, publishedIds } from './support/aws-by-hand.ts';
+import { startEmulator } from './support/backends.ts';
 import { createOrderEvents, runPrefix } from './support/events.ts';
 import { type Benchmark, compare, runBenchmarks } from './support/harness.ts';
 import { preload, purgeQueue } from './support/queue.ts';
@@ -25,103 +24,6 @@ import { preload, purgeQueue } from './support/queue.ts';
 const entriesPerPublish = 8;
 /** Calls in flight at once, as several requests' publishes or several pollers are. */
 const concurrency = 4;
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-
-/** AWS Signature Version 4, header-based, for a POST to `/` of one service; the day's key kept. */
-export function sigV4(region: string, service: string) {
-  const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data).digest();
-  const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
-  let day = '';
-  let key = Buffer.alloc(0);
-  return (
-    host: string,
-    headers: Record<string, string>,
-    body: string,
-    now = new Date(),
-  ): Record<string, string> => {
-    const amzDate = now.toISOString().replace(/[-:]|\.\d{3}/g, '');
-    if (amzDate.slice(0, 8) !== day) {
-      day = amzDate.slice(0, 8);
-      key = hmac(
-        hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), region), service),
-        'aws4_request',
-      );
-    }
-    const signed: Record<string, string> = { host, 'x-amz-date': amzDate };
-    for (const [name, value] of Object.entries(headers)) signed[name.toLowerCase()] = value;
-    const names = Object.keys(signed).sort();
-    const canonicalHeaders = names.map((name) => `${name}:${String(signed[name]).trim()}\n`).join('');
-    const signedHeaders = names.join(';');
-    const canonical = `POST\n/\n\n${canonicalHeaders}\n${signedHeaders}\n${sha256(body)}`;
-    const scope = `${day}/${region}/${service}/aws4_request`;
-    const signature = createHmac('sha256', key)
-      .update(`AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256(canonical)}`)
-      .digest('hex');
-    signed.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
-    return signed;
-  };
-}
-
-/** The SDK's form encoding: `encodeURIComponent` plus the characters it leaves alone that RFC 3986 reserves. */
-const formEncode = (value: string) =>
-  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-/** POSTs a signed body to the emulator and resolves with the answer's text; 3 s at most, as the SDK's SNS client. */
-function poster(emulator: Emulator, service: 'sns' | 'sqs') {
-  const url = new URL(emulator.endpoint);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
-  const sign = sigV4(emulator.region, service);
-  return {
-    post(headers: Record<string, string>, body: string): Promise<string> {
-      const signed = sign(url.host, { ...headers, 'content-length': String(Buffer.byteLength(body)) }, body);
-      return new Promise((resolve, reject) => {
-        const req = http.request(
-          { host: url.hostname, port: url.port, method: 'POST', path: '/', agent, headers: signed },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
-              text += chunk;
-            });
-            res.on('end', () =>
-              (res.statusCode ?? 0) < 300 ? resolve(text) : reject(new Error(`${res.statusCode}: ${text}`)),
-            );
-          },
-        );
-        req.setTimeout(3_000, () => req.destroy(new Error('no answer within 3 s')));
-        req.on('error', reject);
-        req.end(body);
-      });
-    },
-    destroy: () => agent.destroy(),
-  };
-}
-
-/** The Query-protocol form body of a PublishBatch, as the SDK writes it. */
-function publishBatchForm(topicArn: string, messages: OutgoingMessage[]): string {
-  const params: string[] = ['Action=PublishBatch', 'Version=2010-03-31', `TopicArn=${formEncode(topicArn)}`];
-  messages.forEach((message, i) => {
-    const entry = `PublishBatchRequestEntries.member.${i + 1}`;
-    params.push(`${entry}.Id=${i}`, `${entry}.Message=${formEncode(message.body)}`);
-    Object.entries(message.attributes).forEach(([name, value], j) => {
-      const attribute = `${entry}.MessageAttributes.entry.${j + 1}`;
-      params.push(
-        `${attribute}.Name=${formEncode(name)}`,
-        `${attribute}.Value.DataType=${formEncode(value.DataType ?? 'String')}`,
-        `${attribute}.Value.StringValue=${formEncode(value.StringValue ?? '')}`,
-      );
-    });
-  });
-  return params.join('&');
-}
-
-/** The entry Ids a PublishBatch answer lists as successful; throws on any failed entry. */
-function publishedIds(xml: string): string[] {
-  const section = (name: string) => new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml)?.[1] ?? '';
-  const failed = section('Failed');
-  if (failed.includes('<member>')) throw new Error(`PublishBatch entries failed: ${failed}`);
-  return [...section('Successful').matchAll(/<Id>([^<]*)<\/Id>/g)].map((m) => m[1] as string);
-}
 
 /** CPU microseconds per call of `call`, on `concurrency` loops, after a warm-up. */
 async function cpuPerCall(calls: number, call: () => Promise<unknown>): Promise<number> {
@@ -145,7 +47,7 @@ export const awsCallsBenchmark: Benchmark = {
     const sns = createSnsClient(aws);
     const sqs = createSqsClient(aws, 0);
     const snsByHand = poster(emulator, 'sns');
-    const sqsByHand = poster(emulator, 'sqs');
+    const sqsByHand = createSqsByHand(emulator);
     const prefix = runPrefix('aws-calls');
     const next = createOrderEvents(prefix);
     const messages = () =>
@@ -196,28 +98,12 @@ export const awsCallsBenchmark: Benchmark = {
         if (Failed.length > 0) throw new Error(`delete failed: ${JSON.stringify(Failed)}`);
       },
       receiveDeleteByHand: async () => {
-        const target = (action: string) => ({
-          'content-type': 'application/x-amz-json-1.0',
-          'x-amz-target': `AmazonSQS.${action}`,
-        });
-        const received = JSON.parse(
-          await sqsByHand.post(target('ReceiveMessage'), JSON.stringify(receiveParams)),
-        ) as { Messages?: { Body: string; MD5OfBody: string; ReceiptHandle: string }[] };
-        const list = received.Messages ?? [];
-        if (list.length === 0) throw new Error('the queue ran dry');
-        for (const m of list) {
-          if (createHash('md5').update(m.Body).digest('hex') !== m.MD5OfBody) throw new Error('MD5 mismatch');
-        }
-        const deleted = JSON.parse(
-          await sqsByHand.post(
-            target('DeleteMessageBatch'),
-            JSON.stringify({
-              QueueUrl: emulator.queueUrl,
-              Entries: list.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-            }),
-          ),
-        ) as { Failed?: unknown[] };
-        if (deleted.Failed?.length) throw new Error(`delete failed: ${JSON.stringify(deleted.Failed)}`);
+        const messages = await sqsByHand.receive(receiveParams);
+        if (messages.length === 0) throw new Error('the queue ran dry');
+        await sqsByHand.deleteBatch(
+          emulator.queueUrl,
+          messages.map((m) => m.ReceiptHandle),
+        );
       },
     };
     type Name = keyof typeof targets;

@@ -7,6 +7,7 @@ import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand } 
 import pg from 'pg';
 import { createDatabase } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
+import { createSqsByHand } from './support/aws-by-hand.ts';
 import {
   type BenchDatabase,
   createBenchDatabase,
@@ -147,21 +148,28 @@ async function repositoryInsert(
   return (count / (performance.now() - t0)) * 1000;
 }
 
-/** Baseline 2: the same INSERTs fed by SQS receive and delete, the least a queue consumer does. */
-async function baselineQueueInsert(
-  database: BenchDatabase,
-  emulator: Emulator,
-  queueUrl: string,
-  count: number,
-  pollers: number,
-): Promise<number> {
+/** A received message as the queue baselines need it. */
+interface Received {
+  body: string;
+  acceptedAtMs: number;
+  receiptHandle: string;
+}
+
+/** The two calls the queue baselines make, through the SDK or by hand. */
+interface BaselineQueue {
+  receive(): Promise<Received[]>;
+  delete(messages: Received[]): Promise<void>;
+  destroy(): void;
+}
+
+const acceptedAt = (attributes?: Record<string, { StringValue?: string }>) =>
+  Number(attributes?.ingesta_accepted_at?.StringValue ?? Date.now());
+
+/** The queue through the SDK, as a consumer written without ingesta would call it. */
+function sdkQueue(emulator: Emulator, queueUrl: string): BaselineQueue {
   const sqs = sqsFor(emulator);
-  const pool = new pg.Pool({ connectionString: database.url, max: pollers });
-  let stored = 0;
-  const t0 = performance.now();
-  try {
-    await loops(pollers, async () => {
-      if (stored >= count) return false;
+  return {
+    async receive() {
       const { Messages = [] } = await sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: queueUrl,
@@ -170,23 +178,77 @@ async function baselineQueueInsert(
           MessageAttributeNames: ['All'],
         }),
       );
-      if (Messages.length === 0) return stored < count;
-      await rawInsert(
-        pool,
-        Messages.map((m) => m.Body ?? '{}'),
-        Messages.map((m) => Number(m.MessageAttributes?.ingesta_accepted_at?.StringValue ?? Date.now())),
-      );
-      await sqs.send(
+      return Messages.map((m) => ({
+        body: m.Body ?? '{}',
+        acceptedAtMs: acceptedAt(m.MessageAttributes),
+        receiptHandle: m.ReceiptHandle ?? '',
+      }));
+    },
+    async delete(messages) {
+      const { Failed = [] } = await sqs.send(
         new DeleteMessageBatchCommand({
           QueueUrl: queueUrl,
-          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.receiptHandle })),
         }),
       );
-      stored += Messages.length;
+      if (Failed.length > 0) throw new Error(`delete failed: ${JSON.stringify(Failed)}`);
+    },
+    destroy: () => sqs.destroy(),
+  };
+}
+
+/** The same two calls by hand (signed, no SDK): what any consumer of this emulator pays at the least. */
+function byHandQueue(emulator: Emulator, queueUrl: string): BaselineQueue {
+  const sqs = createSqsByHand(emulator);
+  return {
+    async receive() {
+      const messages = await sqs.receive({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: batchSize,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ['All'],
+      });
+      return messages.map((m) => ({
+        body: m.Body,
+        acceptedAtMs: acceptedAt(m.MessageAttributes),
+        receiptHandle: m.ReceiptHandle,
+      }));
+    },
+    delete: (messages) =>
+      sqs.deleteBatch(
+        queueUrl,
+        messages.map((m) => m.receiptHandle),
+      ),
+    destroy: () => sqs.destroy(),
+  };
+}
+
+/** Baselines 2 and 3: the same INSERTs fed by SQS receive and delete, the least a queue consumer does. */
+async function baselineQueueInsert(
+  database: BenchDatabase,
+  queue: BaselineQueue,
+  count: number,
+  pollers: number,
+): Promise<number> {
+  const pool = new pg.Pool({ connectionString: database.url, max: pollers });
+  let stored = 0;
+  const t0 = performance.now();
+  try {
+    await loops(pollers, async () => {
+      if (stored >= count) return false;
+      const messages = await queue.receive();
+      if (messages.length === 0) return stored < count;
+      await rawInsert(
+        pool,
+        messages.map((m) => m.body),
+        messages.map((m) => m.acceptedAtMs),
+      );
+      await queue.delete(messages);
+      stored += messages.length;
       return true;
     });
   } finally {
-    sqs.destroy();
+    queue.destroy();
     await pool.end();
   }
   return (count / (performance.now() - t0)) * 1000;
@@ -212,7 +274,23 @@ async function drainAt(
   // a reused queue and hide them for a visibility timeout.
   const baselineQueue = await createQueue(emulator, `${prefix}-baseline`);
   const preloadRate = await preload(emulator, baselineQueue, count, `${prefix}-sqs`);
-  const queueInsertRate = await baselineQueueInsert(database, emulator, baselineQueue, count, pollers);
+  const queueInsertRate = await baselineQueueInsert(
+    database,
+    sdkQueue(emulator, baselineQueue),
+    count,
+    pollers,
+  );
+  await reset(database);
+
+  context.progress(`  ${pollers} pollers: pre-loading ${count} messages, SQS by hand + raw INSERT baseline`);
+  const byHandQueueUrl = await createQueue(emulator, `${prefix}-by-hand`);
+  await preload(emulator, byHandQueueUrl, count, `${prefix}-by-hand`);
+  const byHandInsertRate = await baselineQueueInsert(
+    database,
+    byHandQueue(emulator, byHandQueueUrl),
+    count,
+    pollers,
+  );
   await reset(database);
 
   context.progress(`  ${pollers} pollers: pre-loading ${count} messages, consumer`);
@@ -264,6 +342,7 @@ async function drainAt(
   context.progress(
     `  ${pollers} pollers: consumer ${Math.round(consumerRate)} rows/s (raw INSERT ${Math.round(insertRate)}, ` +
       `insertBatch ${Math.round(repositoryRate)}, SQS + INSERT ${Math.round(queueInsertRate)}, ` +
+      `SQS by hand + INSERT ${Math.round(byHandInsertRate)}, ` +
       `pre-load ${Math.round(preloadRate)} msg/s); CPU ${cpu.consumer.toFixed(1)} s, ` +
       `emulator ${cpu.emulator.toFixed(1)} s in ${durationSec.toFixed(1)} s`,
   );
@@ -278,6 +357,15 @@ async function drainAt(
     compare(
       { benchmark, name, unit: 'rows/s', value: consumerRate },
       { name: 'SQS receive/delete + raw INSERT', value: queueInsertRate },
+    ),
+    compare(
+      {
+        benchmark,
+        name: `SQS receive/delete by hand + raw INSERT, ${pollers} loops`,
+        unit: 'rows/s',
+        value: byHandInsertRate,
+      },
+      { name: 'raw multi-row INSERT', value: insertRate },
     ),
     compare(
       {
