@@ -46,6 +46,8 @@ export async function startApi(
   const db = createDatabase({ ...config.database, applicationName: 'ingesta-api', log });
   observePool(db, metrics);
   const repository = new EventRepository(db);
+  // Made even when a publisher is given: it opens no connection until used, and the shutdown steps
+  // stay those of the real API.
   const sns = createSnsClient(config.aws);
   const publisher = givenPublisher ?? createSnsPublisher({ sns, topicArn: config.api.topicArn, log });
   const { api } = config;

@@ -7,18 +7,14 @@
  * and B3's gap to their baselines is the SDK's own work.
  */
 import { PublishBatchCommand } from '@aws-sdk/client-sns';
-import {
-  DeleteMessageBatchCommand,
-  ReceiveMessageCommand,
-  type ReceiveMessageCommandInput,
-} from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, type ReceiveMessageCommandInput } from '@aws-sdk/client-sqs';
 import { createSnsClient, createSqsClient } from '../platform/aws.ts';
 import { toOutgoingMessage } from '../platform/event-message.ts';
 import { createSqsByHand, poster, publishBatchForm, publishedIds } from './support/aws-by-hand.ts';
 import { startEmulator } from './support/backends.ts';
 import { createOrderEvents, runPrefix } from './support/events.ts';
 import { type Benchmark, compare, runBenchmarks } from './support/harness.ts';
-import { preload, purgeQueue } from './support/queue.ts';
+import { deleteReceived, preload, purgeQueue } from './support/queue.ts';
 
 /** Entries per PublishBatch: what the API's calls carried under B1's load (7.8 on average). */
 const entriesPerPublish = 8;
@@ -89,20 +85,18 @@ export const awsCallsBenchmark: Benchmark = {
       receiveDeleteSdk: async () => {
         const { Messages = [] } = await sqs.send(new ReceiveMessageCommand(receiveParams));
         if (Messages.length === 0) throw new Error('the queue ran dry');
-        const { Failed = [] } = await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: emulator.queueUrl,
-            Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-          }),
+        await deleteReceived(
+          sqs,
+          emulator.queueUrl,
+          Messages.map((m) => m.ReceiptHandle ?? ''),
         );
-        if (Failed.length > 0) throw new Error(`delete failed: ${JSON.stringify(Failed)}`);
       },
       receiveDeleteByHand: async () => {
-        const messages = await sqsByHand.receive(receiveParams);
-        if (messages.length === 0) throw new Error('the queue ran dry');
+        const received = await sqsByHand.receive(receiveParams);
+        if (received.length === 0) throw new Error('the queue ran dry');
         await sqsByHand.deleteBatch(
           emulator.queueUrl,
-          messages.map((m) => m.ReceiptHandle),
+          received.map((m) => m.ReceiptHandle),
         );
       },
     };

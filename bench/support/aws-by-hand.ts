@@ -6,13 +6,14 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
+import type { ReceiveMessageCommandInput } from '@aws-sdk/client-sqs';
 import type { OutgoingMessage } from '../../platform/event-message.ts';
 import type { Emulator } from './backends.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** AWS Signature Version 4, header-based, for a POST to `/` of one service; the day's key kept. */
-export function sigV4(region: string, service: string) {
+function sigV4(region: string, service: string) {
   const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data).digest();
   const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
   let day = '';
@@ -127,7 +128,7 @@ export function createSqsByHand(emulator: Emulator) {
     ) as Record<string, unknown>;
   return {
     /** The messages received, each body checked against its MD5 as the SDK does. */
-    async receive(input: object): Promise<ReceivedByHand[]> {
+    async receive(input: ReceiveMessageCommandInput): Promise<ReceivedByHand[]> {
       const messages = ((await call('ReceiveMessage', input)).Messages ?? []) as ReceivedByHand[];
       for (const m of messages) {
         if (createHash('md5').update(m.Body).digest('hex') !== m.MD5OfBody) throw new Error('MD5 mismatch');

@@ -36,7 +36,7 @@ export interface IngestRun extends LoadResult {
   rounds: number[];
 }
 
-/** CPU microseconds the target used per answered request in its best round. */
+/** CPU microseconds the target used per 2xx answer in its best round. */
 export const cpuPerRequestUs = (run: IngestRun) => (run.cpuSec.target * 1e6) / run.ok;
 
 export interface IngestOptions {

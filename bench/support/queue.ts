@@ -1,4 +1,9 @@
-import { PurgeQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  PurgeQueueCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { toOutgoingMessage } from '../../platform/event-message.ts';
 import type { Emulator } from './backends.ts';
 import { createOrderEvents } from './events.ts';
@@ -13,6 +18,21 @@ export const sqsFor = (emulator: Emulator) =>
     endpoint: emulator.endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+
+/** Deletes received messages by their receipt handles through the SDK; throws if any entry failed. */
+export async function deleteReceived(
+  sqs: SQSClient,
+  queueUrl: string,
+  receiptHandles: string[],
+): Promise<void> {
+  const { Failed = [] } = await sqs.send(
+    new DeleteMessageBatchCommand({
+      QueueUrl: queueUrl,
+      Entries: receiptHandles.map((handle, i) => ({ Id: String(i), ReceiptHandle: handle })),
+    }),
+  );
+  if (Failed.length > 0) throw new Error(`delete failed: ${JSON.stringify(Failed)}`);
+}
 
 /** Runs `worker` on `concurrency` loops until it returns false. */
 export async function loops(concurrency: number, worker: () => Promise<boolean>): Promise<void> {
