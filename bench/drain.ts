@@ -2,7 +2,7 @@
  * B3 consumer drain: N messages waiting in the queue, time until every one is stored. Baselines: a
  * raw multi-row INSERT of the same rows through `pg` with the same batch size and concurrency; the
  * same plus the SQS receive and delete a correct consumer cannot skip, through the SDK; and that
- * loop with the SQS calls made by hand, the least any consumer of the emulator pays.
+ * loop with the SQS calls made by hand: what a consumer stores once the SDK's cost is gone.
  */
 import {
   CreateQueueCommand,
@@ -200,7 +200,7 @@ function sdkQueue(emulator: Emulator, queueUrl: string): BaselineQueue {
   };
 }
 
-/** The same two calls by hand (signed, no SDK): what any consumer of this emulator pays at the least. */
+/** The same two calls by hand (signed, no SDK): the queue's cost without the SDK's own work. */
 function byHandQueue(emulator: Emulator, queueUrl: string): BaselineQueue {
   const sqs = createSqsByHand(emulator);
   return {
