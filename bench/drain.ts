@@ -325,7 +325,7 @@ async function drainAt(
     await consumer.stop();
   }
   // Every baseline again, after the consumer, each keeping its better run: a spell of noise during
-  // one run can neither flatter the consumer's ratios nor lower the by-hand ceiling.
+  // one run can neither flatter the consumer's ratios nor understate the by-hand loop.
   await reset(database);
   byHandInsertRate = Math.max(byHandInsertRate, (await queueBaseline('by-hand', 2)).rate);
   queueInsertRate = Math.max(queueInsertRate, (await queueBaseline('sdk', 2)).rate);

@@ -84,8 +84,7 @@ export function ingestFigures(
   /** The throughput goal against the bare route, when the benchmark has one. */
   goalRatio?: number,
 ): Figure[] {
-  const get = (name: string) => runOf(runs, name);
-  const [api, bare, publish] = [get('api'), get('bare'), get('bare+publish')];
+  const [api, bare, publish] = [runOf(runs, 'api'), runOf(runs, 'bare'), runOf(runs, 'bare+publish')];
   const rate = (r: IngestRun) => (unit === 'req/s' ? r.okPerSec : r.eventsPerSec);
   const cpuShare = (r: IngestRun) => (100 * r.cpuSec.emulator) / r.durationSec;
   return [

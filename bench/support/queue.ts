@@ -2,8 +2,9 @@ import {
   DeleteMessageBatchCommand,
   PurgeQueueCommand,
   SendMessageBatchCommand,
-  SQSClient,
+  type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { createSqsClient } from '../../platform/aws.ts';
 import { toOutgoingMessage } from '../../platform/event-message.ts';
 import type { Emulator } from './backends.ts';
 import { createOrderEvents } from './events.ts';
@@ -11,13 +12,9 @@ import { createOrderEvents } from './events.ts';
 /** SendMessageBatch takes at most 10 entries. */
 const maxEntriesPerSend = 10;
 
-/** An SQS client for the emulator (any credentials do). */
+/** The consumer's SQS client (platform/aws.ts), pointed at the emulator, for long polls of up to 1 s. */
 export const sqsFor = (emulator: Emulator) =>
-  new SQSClient({
-    region: emulator.region,
-    endpoint: emulator.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  createSqsClient({ region: emulator.region, endpointUrl: emulator.endpoint }, 1);
 
 /** Deletes received messages by their receipt handles through the SDK; throws if any entry failed. */
 export async function deleteReceived(
