@@ -3,13 +3,14 @@ import express, { type Express, type Request, type RequestHandler } from 'expres
 import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
 import type { EventRepository } from '../db/event-repository.ts';
-import { maxEventBytes } from '../platform/cloud-event.ts';
+import { maxEventBytes } from '../ingest/contract.ts';
 import { routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type Authenticator, requireAuth } from './auth.ts';
 import { eventsRouter } from './events-routes.ts';
 import { createLoadShedder, perPrincipalRateLimit } from './limits.ts';
+import { validatorDocument, validatorFormats } from './openapi.ts';
 import { problemMiddleware, sendProblem } from './problem.ts';
 import { referencePageRouter } from './reference-page.ts';
 import type { EventPublisher } from './sns-publisher.ts';
@@ -162,19 +163,13 @@ export function createApp(deps: AppDeps): Express {
   // Authenticate before the body is even parsed; then limit per principal.
   if (security.authenticate) app.use('/v1', requireAuth(security.authenticate));
   app.use('/v1', perPrincipalRateLimit(security.rateLimitPerMinute ?? 6_000));
-  app.use(
-    express.json({
-      type: ['application/json', 'application/cloudevents+json'],
-      limit: maxEventBytes,
-      strict: false,
-    }),
-  );
-  app.use(
-    express.json({ type: 'application/cloudevents-batch+json', limit: maxBatchBodyBytes, strict: false }),
-  );
+  // Bodies arrive as text: the acceptance contract keeps each event's text as sent (ingest/).
+  app.use(express.text({ type: ['application/json', 'application/cloudevents+json'], limit: maxEventBytes }));
+  app.use(express.text({ type: 'application/cloudevents-batch+json', limit: maxBatchBodyBytes }));
   app.use(
     OpenApiValidator.middleware({
-      apiSpec: structuredClone(openApiDocument) as never,
+      apiSpec: validatorDocument(openApiDocument) as never,
+      formats: validatorFormats,
       validateRequests: { allErrors: true },
       validateResponses: deps.validateResponses ? { allErrors: true } : false,
       validateSecurity: false,

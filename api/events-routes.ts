@@ -2,10 +2,16 @@ import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentele
 import { type Request, Router } from 'express';
 import { bucketMs } from '../db/count-series.ts';
 import { isDatabaseUnavailable } from '../db/database.ts';
-import { type BucketWidth, type EventRepository, InvalidCursorError } from '../db/event-repository.ts';
-import { type CloudEvent, maxEventBytes } from '../platform/cloud-event.ts';
+import {
+  type BucketWidth,
+  type EventRepository,
+  InvalidCursorError,
+  type StoredEvent,
+} from '../db/event-repository.ts';
+import { type AcceptedEvent, maxEventBytes, readEventsBody } from '../ingest/contract.ts';
+import { type OutgoingMessage, toOutgoingMessage } from '../ingest/message.ts';
+import { parseTimestamp, type Timestamp } from '../ingest/timestamp.ts';
 import { AppError, dependencyUnavailable, invalidRequest, notFound } from '../platform/errors.ts';
-import { type OutgoingMessage, toOutgoingMessage } from '../platform/event-message.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type EventPublisher, PublishError } from './sns-publisher.ts';
@@ -20,35 +26,59 @@ export interface EventsRouteDeps {
 /** Widest /v1/stats answer, in buckets: a month of minutes fits, a year of minutes does not. */
 const maxStatsBuckets = 50_000;
 
-/** A JSON `\u0000` escape not itself escaped: PostgreSQL text and jsonb cannot store NUL. */
-const nulEscape = /(?:^|[^\\])(?:\\\\)*\\u0000/;
-
-/**
- * SNS takes 256 KiB per message with attributes: each event is held to 200 KiB serialized. NUL
- * characters are refused here, where the client can be told, rather than failing in storage.
- */
-function checkSerialized(messages: OutgoingMessage[], isBatch: boolean): void {
-  const withNul = messages.flatMap((m, index) =>
-    nulEscape.test(m.body)
-      ? [{ path: isBatch ? `/body/${index}` : '/body', message: 'contains a NUL character' }]
-      : [],
-  );
-  if (withNul.length > 0) throw invalidRequest('events must not contain NUL characters', withNul);
-  const oversized = messages.flatMap((m, index) =>
-    Buffer.byteLength(m.body) > maxEventBytes
-      ? [
-          {
-            path: isBatch ? `/body/${index}` : '/body',
-            message: `serialized event over ${maxEventBytes} bytes`,
-          },
-        ]
-      : [],
-  );
-  if (oversized.length > 0) {
-    throw new AppError(413, 'EVENT_TOO_LARGE', `an event is over ${maxEventBytes / 1024} KiB`, {
-      errors: oversized,
+/** The request's events through the acceptance contract, or the 400/413 that says what to fix. */
+function acceptBody(req: Request, batch: boolean): AcceptedEvent[] {
+  const text = typeof req.body === 'string' ? req.body : '';
+  if (text.trim() === '') {
+    throw invalidRequest('the body is empty: send one CloudEvent, or a batch of them as a JSON array', [
+      { path: '/body', message: 'is empty' },
+    ]);
+  }
+  const verdict = readEventsBody(text, { batch });
+  if (verdict.ok) return verdict.events;
+  if (verdict.malformed) throw new AppError(400, 'MALFORMED_JSON', verdict.malformed);
+  if (verdict.tooLarge) {
+    throw new AppError(413, 'EVENT_TOO_LARGE', `an event is over ${maxEventBytes / 1024} KiB serialized`, {
+      errors: verdict.problems,
     });
   }
+  const count = verdict.problems.length;
+  throw invalidRequest(
+    `${count === 1 ? 'an attribute does' : `${count} attributes do`} not meet the acceptance rules: ${verdict.problems[0]?.path} ${verdict.problems[0]?.message}`,
+    verdict.problems,
+  );
+}
+
+/** A query time through the contract's own parser: a 400 naming the parameter, never a 500. */
+function queryTime(req: Request, name: 'from' | 'to'): Timestamp | undefined {
+  const text = queryString(req, name);
+  if (text === undefined) return undefined;
+  const parsed = parseTimestamp(text);
+  if (parsed.ok) return parsed.value;
+  throw invalidRequest(`\`${name}\` ${parsed.reason}`, [{ path: `/query/${name}`, message: parsed.reason }]);
+}
+
+/** `from` and `to` of a query, in order: the same answer on /v1/events and /v1/stats. */
+function queryRange(req: Request): { from?: Timestamp; to?: Timestamp } {
+  const from = queryTime(req, 'from');
+  const to = queryTime(req, 'to');
+  if (from && to && !isBefore(from, to)) {
+    throw invalidRequest('`from` must be before `to`', [
+      { path: '/query/to', message: 'must be after from' },
+    ]);
+  }
+  return { ...(from ? { from } : {}), ...(to ? { to } : {}) };
+}
+
+const isBefore = (a: Timestamp, b: Timestamp) =>
+  a.epochMs < b.epochMs || (a.epochMs === b.epochMs && a.micros < b.micros);
+
+/** The JSON of one page: each item an event as its producer sent it, metadata alongside. */
+function pageJson(page: { items: StoredEvent[]; nextCursor?: string }): string {
+  const items = page.items.map((e) => e.text).join(',');
+  const metadata = JSON.stringify(page.items.map((e) => e.metadata));
+  const cursor = page.nextCursor === undefined ? '' : `,"nextCursor":${JSON.stringify(page.nextCursor)}`;
+  return `{"items":[${items}],"metadata":${metadata}${cursor}}`;
 }
 
 /** Reads go to PostgreSQL; an outage answers 503 quickly instead of hanging the client. */
@@ -84,6 +114,13 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
       await publisher.publish(messages);
     } catch (err) {
       published.failed.inc(messages.length);
+      if (err instanceof PublishError && err.refusedEntry !== undefined) {
+        // The topic refused an event for its content: resending it would fail the same way.
+        const index = messages.indexOf(err.refusedEntry);
+        throw invalidRequest(`the event topic refused an event: ${err.message}`, [
+          { path: messages.length > 1 ? `/body/${index}` : '/body', message: err.message },
+        ]);
+      }
       if (err instanceof PublishError) throw dependencyUnavailable('the event topic', err, 1);
       throw err;
     }
@@ -91,9 +128,8 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
 
   router.post('/v1/events', async (req, res) => {
     const isBatch = req.is('application/cloudevents-batch+json') !== false;
-    const events = (isBatch ? req.body : [req.body]) as CloudEvent[];
+    const events = acceptBody(req, isBatch);
     const acceptedAtMs = Date.now();
-    const receiptTime = new Date(acceptedAtMs).toISOString();
     // A producer span per request; its context rides in every message so the consumer joins the trace.
     const messages = await tracer.startActiveSpan(
       `${publisher.destination} publish`,
@@ -110,10 +146,7 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
         try {
           const traceCarrier: Record<string, string> = {};
           propagation.inject(context.active(), traceCarrier);
-          const outgoing = events.map((event) =>
-            toOutgoingMessage({ ...event, time: event.time ?? receiptTime }, acceptedAtMs, traceCarrier),
-          );
-          checkSerialized(outgoing, isBatch);
+          const outgoing = events.map((event) => toOutgoingMessage(event, acceptedAtMs, traceCarrier));
           await publishOrUnavailable(outgoing);
           return outgoing;
         } catch (err) {
@@ -134,34 +167,37 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
 
   router.get('/v1/events', async (req, res) => {
     const limit = Number(req.query.limit ?? 100);
+    const { from, to } = queryRange(req);
     const filter = {
       type: queryString(req, 'type'),
       source: queryString(req, 'source'),
       subject: queryString(req, 'subject'),
-      from: queryString(req, 'from'),
-      to: queryString(req, 'to'),
+      from: from?.normalized,
+      to: to?.normalized,
     };
     const page = await read(() => repository.list(filter, limit, queryString(req, 'cursor')));
-    res.json(page);
+    res.type('application/json').send(pageJson(page));
   });
 
   router.get('/v1/events/:source/:id', async (req, res) => {
     const { source, id } = req.params as { source: string; id: string };
     const event = await read(() => repository.get(source, id));
     if (!event) throw notFound(`no event with source ${JSON.stringify(source)} and id ${JSON.stringify(id)}`);
-    res.json(event);
+    // The event as sent, in structured mode; ingesta's metadata rides in headers, apart from it.
+    res.set({
+      'ingesta-time': event.metadata.time,
+      'ingesta-time-defaulted': String(event.metadata.timeDefaulted),
+      'ingesta-accepted-at': event.metadata.acceptedAt,
+      'ingesta-stored-at': event.metadata.storedAt,
+    });
+    res.type('application/cloudevents+json; charset=utf-8').send(event.text);
   });
 
   router.get('/v1/stats', async (req, res) => {
-    const from = queryString(req, 'from') as string;
-    const to = queryString(req, 'to') as string;
+    const range = queryRange(req);
+    const { from, to } = range as Required<typeof range>; // both required by the OpenAPI document
     const bucket = queryString(req, 'bucket') as BucketWidth;
-    const spanMs = Date.parse(to) - Date.parse(from);
-    if (!(spanMs > 0)) {
-      throw invalidRequest('`from` must be before `to`', [
-        { path: '/query/to', message: 'must be after from' },
-      ]);
-    }
+    const spanMs = to.epochMs - from.epochMs;
     if (spanMs / bucketMs(bucket) > maxStatsBuckets) {
       throw invalidRequest(
         `the range spans more than ${maxStatsBuckets} ${bucket} buckets; use a wider bucket`,
@@ -170,8 +206,8 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
     }
     const buckets = await read(() =>
       repository.statsJson({
-        from,
-        to,
+        from: from.normalized,
+        to: to.normalized,
         bucket,
         type: queryString(req, 'type'),
         source: queryString(req, 'source'),
@@ -182,7 +218,7 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
     // than the query. Written in one go (corked), with their length.
     const chunks = [
       Buffer.from(
-        `{"bucket":${JSON.stringify(bucket)},"from":${JSON.stringify(from)},"to":${JSON.stringify(to)},"buckets":`,
+        `{"bucket":${JSON.stringify(bucket)},"from":${JSON.stringify(queryString(req, 'from'))},"to":${JSON.stringify(queryString(req, 'to'))},"buckets":`,
       ),
       ...buckets,
       Buffer.from('}'),

@@ -5,7 +5,6 @@ import { createDatabase, observePool } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
 import { createAdminServer } from '../platform/admin-server.ts';
 import { createSnsClient } from '../platform/aws.ts';
-import { loadOpenApiDocument } from '../platform/cloud-event.ts';
 import type { Config } from '../platform/config.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
@@ -13,6 +12,7 @@ import type { ShutdownStep } from '../platform/shutdown.ts';
 import { flushTelemetry } from '../platform/telemetry/flush.ts';
 import { createApp } from './app.ts';
 import { createJwtAuthenticator } from './auth.ts';
+import { loadOpenApiDocument } from './openapi.ts';
 import { createSnsPublisher, type EventPublisher } from './sns-publisher.ts';
 
 export interface StartApiOptions {

@@ -1,6 +1,6 @@
 import { PublishBatchCommand, type PublishBatchRequestEntry, type SNSClient } from '@aws-sdk/client-sns';
+import type { OutgoingMessage } from '../ingest/message.ts';
 import { chunkWithin } from '../platform/batch-limits.ts';
-import type { OutgoingMessage } from '../platform/event-message.ts';
 import type { Logger } from '../platform/logger.ts';
 
 /** SNS PublishBatch takes at most 10 entries and 256 KiB in all per call. */
@@ -8,10 +8,25 @@ const maxEntriesPerCall = 10;
 const maxBytesPerCall = 256 * 1024;
 
 export class PublishError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Set when SNS (or the SDK) refused this message for its content: resending cannot help. */
+  readonly refusedEntry: OutgoingMessage | undefined;
+
+  constructor(message: string, options: { cause?: unknown; refusedEntry?: OutgoingMessage } = {}) {
+    super(message, { cause: options.cause });
     this.name = 'PublishError';
+    this.refusedEntry = options.refusedEntry;
   }
+}
+
+/**
+ * True when a whole PublishBatch call failed for what one of its entries holds, not because SNS is
+ * unreachable or refuses the caller: the SDK failing to encode an entry (`URIError`), or SNS answering
+ * 400 with a parameter error. Credentials, throttling, 5xx and network errors are not.
+ */
+function isContentError(err: unknown): boolean {
+  if (err instanceof URIError) return true;
+  const { name, $metadata } = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return $metadata?.httpStatusCode === 400 && /^(?:InvalidParameter|ValidationError)/.test(name ?? '');
 }
 
 export interface EventPublisher {
@@ -87,6 +102,21 @@ export function createSnsPublisher(options: SnsPublisherOptions): EventPublisher
         );
         failed = result.Failed ?? [];
       } catch (err) {
+        if (isContentError(err)) {
+          // One entry spoils the call for all: each goes alone, so only its own request fails.
+          if (pending.length > 1) {
+            await Promise.all(pending.map((p) => send([p])));
+            return;
+          }
+          const p = pending[0] as Pending;
+          p.reject(
+            new PublishError(`SNS cannot take the event (${(err as Error).name})`, {
+              cause: err,
+              refusedEntry: p.message,
+            }),
+          );
+          return;
+        }
         const error = new PublishError('SNS PublishBatch failed', { cause: err });
         for (const p of pending) p.reject(error);
         return;
@@ -99,7 +129,11 @@ export function createSnsPublisher(options: SnsPublisherOptions): EventPublisher
         if (!failure) p.resolve();
         else if (failure.SenderFault || attempt >= maxAttempts) {
           given.push(failure);
-          p.reject(new PublishError(`SNS rejected the entry (${failure.Code ?? 'unknown'})`));
+          p.reject(
+            new PublishError(`SNS rejected the entry (${failure.Code ?? 'unknown'})`, {
+              ...(failure.SenderFault ? { refusedEntry: p.message } : {}),
+            }),
+          );
         } else retry.push(p);
       }
       if (given.length > 0) {

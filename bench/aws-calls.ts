@@ -8,8 +8,9 @@
  */
 import { PublishBatchCommand } from '@aws-sdk/client-sns';
 import { ReceiveMessageCommand, type ReceiveMessageCommandInput } from '@aws-sdk/client-sqs';
+import { acceptEvent } from '../ingest/contract.ts';
+import { toOutgoingMessage } from '../ingest/message.ts';
 import { createSnsClient, createSqsClient } from '../platform/aws.ts';
-import { toOutgoingMessage } from '../platform/event-message.ts';
 import { createSqsByHand, poster, publishBatchForm, publishedIds } from './support/aws-by-hand.ts';
 import { startEmulator } from './support/backends.ts';
 import { createOrderEvents, runPrefix } from './support/events.ts';
@@ -47,7 +48,7 @@ export const awsCallsBenchmark: Benchmark = {
     const prefix = runPrefix('aws-calls');
     const next = createOrderEvents(prefix);
     const messages = () =>
-      Array.from({ length: entriesPerPublish }, () => toOutgoingMessage(next(), Date.now()));
+      Array.from({ length: entriesPerPublish }, () => toOutgoingMessage(acceptEvent(next()), Date.now()));
     const calls = context.quick ? 400 : 3_000;
     const rounds = context.quick ? 1 : 3;
 

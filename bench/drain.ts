@@ -12,6 +12,8 @@ import {
 import pg from 'pg';
 import { createDatabase } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
+import { acceptEvent } from '../ingest/contract.ts';
+import { fromEpoch } from '../ingest/timestamp.ts';
 import { createSqsByHand } from './support/aws-by-hand.ts';
 import {
   type BenchDatabase,
@@ -47,25 +49,16 @@ async function createQueue(emulator: Emulator, name: string): Promise<string> {
   }
 }
 
-const insertColumns = '(source, id, type, subject, time, datacontenttype, data, accepted_at)';
+const insertColumns = '(source, id, type, subject, time, event, accepted_at)';
 
 /** A plain multi-row INSERT of parsed events: the floor any storage path pays. */
 function rawInsert(pool: pg.Pool, bodies: string[], acceptedAtMs: number[]) {
   const values: unknown[] = [];
   const rows = bodies.map((body, r) => {
     const e = JSON.parse(body) as Record<string, unknown>;
-    values.push(
-      e.source,
-      e.id,
-      e.type,
-      e.subject,
-      e.time,
-      null,
-      JSON.stringify(e.data),
-      new Date(acceptedAtMs[r] as number),
-    );
-    const b = r * 8;
-    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8})`;
+    values.push(e.source, e.id, e.type, e.subject, e.time, body, new Date(acceptedAtMs[r] as number));
+    const b = r * 7;
+    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7})`;
   });
   return pool.query(`insert into events ${insertColumns} values ${rows.join(', ')}`, values);
 }
@@ -126,10 +119,10 @@ async function repositoryInsert(
   pollers: number,
 ): Promise<number> {
   const next = createOrderEvents(prefix);
-  const events = Array.from({ length: count }, () => ({
-    event: { ...next(), time: new Date().toISOString() },
-    acceptedAtMs: Date.now(),
-  }));
+  const events = Array.from({ length: count }, () => {
+    const acceptedAtMs = Date.now();
+    return { event: acceptEvent(next()), time: fromEpoch(acceptedAtMs), timeDefaulted: true, acceptedAtMs };
+  });
   const db = createDatabase({
     url: database.url,
     poolMax: pollers,

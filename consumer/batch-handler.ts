@@ -10,9 +10,8 @@ import {
 import { type Link, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { isDatabaseUnavailable, isRowRefused } from '../db/database.ts';
 import type { EventRepository, NewEvent } from '../db/event-repository.ts';
+import { encodeAttributeValue, parseMessage, type RejectionCode } from '../ingest/message.ts';
 import { chunkWithin } from '../platform/batch-limits.ts';
-import type { EventValidator } from '../platform/cloud-event.ts';
-import { parseMessage, type RejectionCode } from '../platform/event-message.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 
@@ -28,7 +27,6 @@ export interface BatchHandlerDeps {
   queueUrl: string;
   dlqUrl: string;
   repository: EventRepository;
-  validate: EventValidator;
   metrics: Metrics;
   log: Logger;
   /** Longest a failed batch waits before redelivery, in s (the queue's visibility timeout). */
@@ -80,6 +78,34 @@ export function chunkForSendMessageBatch(
   return chunkWithin(entries, entryBytes, { maxEntries: maxEntriesPerCall, maxBytes: maxBytesPerCall });
 }
 
+/** Printable ASCII as it is (values the API encoded already), anything else encoded. */
+const attributeSafe = (value: string) => (/^[\x20-\x7E]*$/.test(value) ? value : encodeAttributeValue(value));
+
+/**
+ * A DLQ entry's attributes: the message's own, then the verdict. Every string value is encoded
+ * (ingest/message.ts) so SQS takes it whatever the message or the reason holds; a reason is cut to
+ * 1 KiB.
+ */
+function dlqAttributes(
+  own: Record<string, MessageAttributeValue> | undefined,
+  verdict: { code: string; reason: string; rejectedAt: string },
+): Record<string, MessageAttributeValue> {
+  const attributes: Record<string, MessageAttributeValue> = {};
+  for (const [name, value] of Object.entries(own ?? {})) {
+    attributes[name] =
+      value.StringValue === undefined ? value : { ...value, StringValue: attributeSafe(value.StringValue) };
+  }
+  attributes[rejectionAttributes.code] = { DataType: 'String', StringValue: verdict.code };
+  attributes[rejectionAttributes.reason] = {
+    DataType: 'String',
+    StringValue: attributeSafe(verdict.reason)
+      .slice(0, 1024)
+      .replace(/%[0-9A-F]?$/, ''),
+  };
+  attributes[rejectionAttributes.rejectedAt] = { DataType: 'String', StringValue: verdict.rejectedAt };
+  return attributes;
+}
+
 /** Sends one SQS batch request and fails if any entry failed: callers treat it as all-or-nothing. */
 async function allOrNothing(
   what: string,
@@ -97,7 +123,7 @@ async function allOrNothing(
  * database is unavailable nothing valid is deleted: those messages come back after a backoff.
  */
 export function createBatchHandler(deps: BatchHandlerDeps) {
-  const { sqs, queueUrl, dlqUrl, repository, validate, metrics, log } = deps;
+  const { sqs, queueUrl, dlqUrl, repository, metrics, log } = deps;
 
   const deleteMessages = (messages: Message[]) =>
     messages.length === 0
@@ -118,33 +144,44 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
   async function moveToDlq(rejected: RejectedMessage[]): Promise<number> {
     if (rejected.length === 0) return 0;
     const rejectedAt = new Date().toISOString();
-    const entries = rejected.map(({ message, code, reason }, i) => {
-      const attributes: Record<string, MessageAttributeValue> = { ...(message.MessageAttributes ?? {}) };
-      attributes[rejectionAttributes.code] = { DataType: 'String', StringValue: code };
-      attributes[rejectionAttributes.reason] = { DataType: 'String', StringValue: reason.slice(0, 1024) };
-      attributes[rejectionAttributes.rejectedAt] = { DataType: 'String', StringValue: rejectedAt };
-      return { Id: String(i), MessageBody: message.Body || '(empty body)', MessageAttributes: attributes };
-    });
+    const entries = rejected.map(({ message, code, reason }, i) => ({
+      Id: String(i),
+      MessageBody: message.Body || '(empty body)',
+      MessageAttributes: dlqAttributes(message.MessageAttributes, { code, reason, rejectedAt }),
+    }));
     // Oversize rejects are common here: a batch of them must not exceed one call's limits. Each
-    // chunk is deleted once it is in the DLQ, so a later failure does not copy it there twice.
+    // entry is deleted once it is in the DLQ; one SQS refuses stays on the queue (its redrive policy
+    // is the backstop) without holding back the others.
     let moved = 0;
-    try {
-      for (const chunk of chunkForSendMessageBatch(entries)) {
-        await allOrNothing('SendMessageBatch to DLQ', () =>
-          sqs.send(new SendMessageBatchCommand({ QueueUrl: dlqUrl, Entries: chunk })),
-        );
-        const messages = chunk.map((e) => rejected[Number(e.Id)] as RejectedMessage);
-        await deleteMessages(messages.map((r) => r.message));
-        moved += messages.length;
-        metrics.eventsStored.inc({ outcome: 'rejected' }, messages.length);
-        for (const r of messages)
-          log.warn(
-            { messageId: r.message.MessageId, code: r.code, reason: r.reason },
-            'message moved to DLQ',
-          );
+    for (const chunk of chunkForSendMessageBatch(entries)) {
+      let failed: { Id?: string; Code?: string; Message?: string }[];
+      try {
+        const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: dlqUrl, Entries: chunk }));
+        failed = result.Failed ?? [];
+      } catch (err) {
+        log.error({ err, count: chunk.length }, 'could not move rejected messages to the DLQ');
+        continue;
       }
-    } catch (err) {
-      log.error({ err, count: rejected.length - moved }, 'could not move rejected messages to the DLQ');
+      const failedIds = new Set(failed.map((f) => f.Id));
+      if (failed.length > 0) {
+        log.error(
+          { failed: failed.map(({ Id, Code, Message }) => ({ Id, Code, Message })) },
+          'the DLQ refused messages; they stay on the queue until its redrive policy moves them',
+        );
+      }
+      const movedHere = chunk
+        .filter((e) => !failedIds.has(e.Id))
+        .map((e) => rejected[Number(e.Id)] as RejectedMessage);
+      try {
+        await deleteMessages(movedHere.map((r) => r.message));
+      } catch (err) {
+        log.warn({ err }, 'delete after the DLQ copy failed; the messages will be rejected again');
+        continue;
+      }
+      moved += movedHere.length;
+      metrics.eventsStored.inc({ outcome: 'rejected' }, movedHere.length);
+      for (const r of movedHere)
+        log.warn({ messageId: r.message.MessageId, code: r.code, reason: r.reason }, 'message moved to DLQ');
     }
     return moved;
   }
@@ -261,13 +298,10 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     const valid: ValidMessage[] = [];
     const rejected: RejectedMessage[] = [];
     for (const message of messages) {
-      const parsed = parseMessage(message, validate);
+      const parsed = parseMessage(message);
       if (parsed.ok) {
-        valid.push({
-          message,
-          newEvent: { event: parsed.event, acceptedAtMs: parsed.acceptedAtMs },
-          trace: parsed.trace,
-        });
+        const { trace: carrier, ok: _ok, ...newEvent } = parsed;
+        valid.push({ message, newEvent, trace: carrier });
       } else {
         rejected.push({ message, code: parsed.code, reason: parsed.reason });
       }

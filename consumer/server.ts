@@ -3,7 +3,6 @@ import { createDatabase, observePool } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
 import { createAdminServer } from '../platform/admin-server.ts';
 import { createSqsClient } from '../platform/aws.ts';
-import { createEventValidator } from '../platform/cloud-event.ts';
 import type { Config } from '../platform/config.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
@@ -32,7 +31,6 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
     queueUrl: c.queueUrl,
     dlqUrl: c.dlqUrl,
     repository,
-    validate: createEventValidator(),
     metrics,
     log,
     maxRetryDelaySec: c.visibilityTimeoutSec,

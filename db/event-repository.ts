@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { CloudEvent } from '../platform/cloud-event.ts';
+import { parseTimestamp } from '../ingest/timestamp.ts';
 import {
   addedCounts,
   addToSeries,
@@ -15,14 +15,36 @@ import {
 import { type Database, isDatabaseUnavailable } from './database.ts';
 import { createPartitions, isMissingPartition } from './partitions.ts';
 
+/** An event to store, as the acceptance contract (ingest/) gave it. */
 export interface NewEvent {
-  event: CloudEvent & { time: string };
+  event: {
+    source: string;
+    id: string;
+    type: string;
+    subject?: string /** JSON text as sent. */;
+    text: string;
+  };
+  /** The time it is filed under: its own, or when the API accepted it (`timeDefaulted`). */
+  time: { normalized: string; epochMs: number };
+  timeDefaulted: boolean;
   acceptedAtMs: number;
 }
 
-export interface StoredEvent extends CloudEvent {
+/** A stored event: its JSON text as sent, and ingesta's own metadata, kept apart from it. */
+export interface StoredEvent {
+  /** The event's JSON text, as its producer sent it (insignificant whitespace removed). */
+  text: string;
+  metadata: EventMetadata;
+}
+
+export interface EventMetadata {
+  /** The time the store files, orders and counts the event under (RFC 3339, UTC, µs). */
   time: string;
+  /** True when the event had no `time` of its own and `time` is when the API accepted it. */
+  timeDefaulted: boolean;
+  /** When the API accepted it. */
   acceptedAt: string;
+  /** When the consumer stored it. */
   storedAt: string;
 }
 
@@ -53,57 +75,30 @@ export class InvalidCursorError extends Error {
   }
 }
 
-const coreAttributes = new Set([
-  'specversion',
-  'id',
-  'source',
-  'type',
-  'subject',
-  'time',
-  'datacontenttype',
-  'dataschema',
-  'data',
-]);
-
 const rfc3339 = (column: string) => `to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** The columns every read returns; timestamps rendered in UTC with microseconds, as stored. */
-const selectColumns = `seq, source, id, type, subject, datacontenttype, dataschema, data, extensions,
-  ${rfc3339('time')} as time, ${rfc3339('accepted_at')} as accepted_at, ${rfc3339('stored_at')} as stored_at`;
+const selectColumns = `seq, event, time_defaulted, ${rfc3339('time')} as time,
+  ${rfc3339('accepted_at')} as accepted_at, ${rfc3339('stored_at')} as stored_at`;
 
 interface EventRow {
   seq: string;
-  source: string;
-  id: string;
-  type: string;
-  subject: string | null;
-  datacontenttype: string | null;
-  dataschema: string | null;
-  data: unknown;
-  extensions: Record<string, unknown> | null;
+  event: string;
+  time_defaulted: boolean;
   time: string;
   accepted_at: string;
   stored_at: string;
 }
 
-function toStoredEvent(row: EventRow): StoredEvent {
-  const event: StoredEvent = {
-    specversion: '1.0',
-    id: row.id,
-    source: row.source,
-    type: row.type,
+const toStoredEvent = (row: EventRow): StoredEvent => ({
+  text: row.event,
+  metadata: {
     time: row.time,
-    ...(row.extensions ?? {}),
+    timeDefaulted: row.time_defaulted,
     acceptedAt: row.accepted_at,
     storedAt: row.stored_at,
-  };
-  if (row.subject !== null) event.subject = row.subject;
-  if (row.datacontenttype !== null) event.datacontenttype = row.datacontenttype;
-  if (row.dataschema !== null) event.dataschema = row.dataschema;
-  // jsonb cannot tell "no data" from JSON null: a stored SQL NULL means absent, 'null'::jsonb means null.
-  if (row.data !== null || row.datacontenttype !== null) event.data = row.data;
-  return event;
-}
+  },
+});
 
 /** Keyset cursor: the (time, seq) of the last row served, opaque to clients. */
 const encodeCursor = (row: EventRow) =>
@@ -116,11 +111,11 @@ function decodeCursor(cursor: string): [string, string] {
       Array.isArray(value) &&
       value.length === 2 &&
       typeof value[0] === 'string' &&
-      !Number.isNaN(Date.parse(value[0])) &&
       typeof value[1] === 'string' &&
-      /^\d{1,19}$/.test(value[1])
+      /^\d{1,18}$/.test(value[1])
     ) {
-      return [value[0], value[1]];
+      const time = parseTimestamp(value[0]);
+      if (time.ok) return [time.value.normalized, value[1]];
     }
   } catch {
     // fall through
@@ -214,8 +209,8 @@ interface PreparedSql {
  */
 const insertBatchSql = `with incoming as (
     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-                    $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[])
-      as t(source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
+                    $7::boolean[], $8::timestamptz[])
+      as t(source, id, type, subject, time, event, time_defaulted, accepted_at)
   ),
   first_seen as (
     insert into event_keys (source, id, time)
@@ -226,9 +221,9 @@ const insertBatchSql = `with incoming as (
     returning source, id, time
   ),
   inserted as (
-    insert into events (source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at)
+    insert into events (source, id, type, subject, time, event, time_defaulted, accepted_at)
     select distinct on (source, id)
-      source, id, type, subject, time, datacontenttype, dataschema, data, extensions, accepted_at
+      source, id, type, subject, time, event, time_defaulted, accepted_at
     from incoming join first_seen using (source, id, time)
     order by source, id
     returning source, id, type, time
@@ -346,7 +341,7 @@ export class EventRepository {
       // Two short tries: a batch must end well inside its visibility timeout.
       await createPartitions(
         this.#db,
-        batch.map(({ event }) => new Date(event.time)),
+        batch.map(({ time }) => new Date(time.epochMs)),
         { attempts: 2 },
       );
       return this.#write(batch);
@@ -360,30 +355,22 @@ export class EventRepository {
       type: [] as string[],
       subject: [] as (string | null)[],
       time: [] as string[],
-      datacontenttype: [] as (string | null)[],
-      dataschema: [] as (string | null)[],
-      data: [] as (string | null)[],
-      extensions: [] as (string | null)[],
+      text: [] as string[],
+      timeDefaulted: [] as boolean[],
       acceptedAt: [] as string[],
     };
-    for (const { event, acceptedAtMs } of batch) {
-      const extensions: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(event)) {
-        if (!coreAttributes.has(key)) extensions[key] = value;
-      }
+    for (const { event, time, timeDefaulted, acceptedAtMs } of batch) {
       columns.source.push(event.source);
       columns.id.push(event.id);
       columns.type.push(event.type);
       columns.subject.push(event.subject ?? null);
-      columns.time.push(event.time);
-      columns.datacontenttype.push(event.datacontenttype ?? null);
-      columns.dataschema.push(event.dataschema ?? null);
-      columns.data.push('data' in event ? JSON.stringify(event.data ?? null) : null);
-      columns.extensions.push(Object.keys(extensions).length > 0 ? JSON.stringify(extensions) : null);
+      columns.time.push(time.normalized);
+      columns.text.push(event.text);
+      columns.timeDefaulted.push(timeDefaulted);
       columns.acceptedAt.push(new Date(acceptedAtMs).toISOString());
     }
     const rows = await this.#prepared<{ source: string; id: string }>(
-      'ingesta_insert_batch',
+      'ingesta_insert_batch_v2',
       insertBatchSql,
       [
         columns.source,
@@ -391,10 +378,8 @@ export class EventRepository {
         columns.type,
         columns.subject,
         columns.time,
-        columns.datacontenttype,
-        columns.dataschema,
-        columns.data,
-        columns.extensions,
+        columns.text,
+        columns.timeDefaulted,
         columns.acceptedAt,
       ],
     );
@@ -420,10 +405,10 @@ export class EventRepository {
 
   async get(source: string, id: string): Promise<StoredEvent | undefined> {
     // The key's time names the one partition to look in (pruned at run time), not every month's.
-    const row = await this.#db<EventRow>('events')
+    const row = await this.#db('events')
       .select(this.#db.raw(selectColumns))
       .where({ source, id })
-      .where('time', '=', this.#db('event_keys').select('time').where({ source, id }))
+      .where('time', '=', this.#db('event_keys').select('time').where({ source, id }) as never)
       .first();
     return row ? toStoredEvent(row as unknown as EventRow) : undefined;
   }
@@ -434,7 +419,7 @@ export class EventRepository {
     limit: number,
     cursor?: string,
   ): Promise<{ items: StoredEvent[]; nextCursor?: string }> {
-    const query = this.#db<EventRow>('events').select(this.#db.raw(selectColumns));
+    const query = this.#db('events').select(this.#db.raw(selectColumns));
     if (filter.type !== undefined) query.where('type', filter.type);
     if (filter.source !== undefined) query.where('source', filter.source);
     if (filter.subject !== undefined) query.where('subject', filter.subject);

@@ -4,6 +4,7 @@ import * as eventStore from './migrations/0001-event-store.ts';
 import * as rollupsByType from './migrations/0002-rollups-by-type.ts';
 import * as monthlyPartitions from './migrations/0003-monthly-partitions.ts';
 import * as countSeries from './migrations/0004-count-series.ts';
+import * as eventText from './migrations/0005-event-text.ts';
 
 /** Migrations by name, in order. Listed explicitly so the same code runs from sources and from dist/. */
 const migrations: Record<string, Knex.Migration> = {
@@ -11,6 +12,7 @@ const migrations: Record<string, Knex.Migration> = {
   '0002-rollups-by-type': rollupsByType,
   '0003-monthly-partitions': monthlyPartitions,
   '0004-count-series': countSeries,
+  '0005-event-text': eventText,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

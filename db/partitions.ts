@@ -20,21 +20,35 @@ const partitionPattern = /^events_y(\d{4})m(\d{2})$/;
 
 /** The first instant of the UTC month holding `date`. */
 export function monthStart(date: Date): Date {
-  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
+  return utcMonth(date.getUTCFullYear(), date.getUTCMonth());
 }
 
 export function addMonths(month: Date, months: number): Date {
-  return new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + months, 1));
+  return utcMonth(month.getUTCFullYear(), month.getUTCMonth() + months);
+}
+
+/** The first instant of a UTC month (`monthIndex` from 0, may overflow), for any year: `Date.UTC` maps 0–99 to 1900–1999. */
+function utcMonth(year: number, monthIndex: number): Date {
+  const date = new Date(0);
+  date.setUTCFullYear(year, monthIndex, 1);
+  return date;
 }
 
 /** `events_y2026m11` for November 2026: sorts by month, and says which month it holds. */
 export function partitionName(month: Date): string {
-  return `events_y${month.getUTCFullYear()}m${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
+  const year = String(month.getUTCFullYear()).padStart(4, '0');
+  return `events_y${year}m${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+/** A month's first instant as PostgreSQL reads it: also for year 10000, which `toISOString` writes `+010000`. */
+function pgMonth(month: Date): string {
+  const year = String(month.getUTCFullYear()).padStart(4, '0');
+  return `${year}-${String(month.getUTCMonth() + 1).padStart(2, '0')}-01 00:00:00+00`;
 }
 
 function partitionMonth(name: string): Date | undefined {
   const match = partitionPattern.exec(name);
-  return match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, 1)) : undefined;
+  return match ? utcMonth(Number(match[1]), Number(match[2]) - 1) : undefined;
 }
 
 /** True for the error PostgreSQL raises when a row's time falls in a month without a partition. */
@@ -112,7 +126,7 @@ export async function createPartitions(
       // DDL takes no bind parameters; the name and bounds are made here from a Date, never from input.
       await trx.raw(
         `create table ${name} partition of events
-         for values from ('${month.toISOString()}') to ('${addMonths(month, 1).toISOString()}')`,
+         for values from ('${pgMonth(month)}') to ('${pgMonth(addMonths(month, 1))}')`,
       );
       created.push(name);
     }
@@ -148,11 +162,12 @@ export async function dropPartitionsBefore(
     });
   }
   // Series periods (hours, days, months) never straddle a month boundary.
-  await db.raw('delete from event_counts_by_source where period_start < ?', [boundary.toISOString()]);
-  await db.raw('delete from event_counts where period_start < ?', [boundary.toISOString()]);
+  const before = pgMonth(boundary);
+  await db.raw('delete from event_counts_by_source where period_start < ?', [before]);
+  await db.raw('delete from event_counts where period_start < ?', [before]);
   // The bucket rows of releases before the series (migration 0004), kept until none writes them.
-  await db.raw('delete from event_rollups where bucket_start < ?', [boundary.toISOString()]);
-  await db.raw('delete from event_type_rollups where bucket_start < ?', [boundary.toISOString()]);
+  await db.raw('delete from event_rollups where bucket_start < ?', [before]);
+  await db.raw('delete from event_type_rollups where bucket_start < ?', [before]);
   return expired;
 }
 

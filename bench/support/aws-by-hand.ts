@@ -7,7 +7,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { ReceiveMessageCommandInput } from '@aws-sdk/client-sqs';
-import type { OutgoingMessage } from '../../platform/event-message.ts';
+import type { OutgoingMessage } from '../../ingest/message.ts';
 import type { Emulator } from './backends.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };

@@ -10,9 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { PublishBatchCommand, PublishCommand } from '@aws-sdk/client-sns';
 import express from 'express';
+import type { CloudEvent } from '../../ingest/contract.ts';
+import { toOutgoingMessage } from '../../ingest/message.ts';
 import { createSnsClient } from '../../platform/aws.ts';
-import type { CloudEvent } from '../../platform/cloud-event.ts';
-import { toOutgoingMessage } from '../../platform/event-message.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,7 +38,12 @@ app.post(
       // The same message the API sends (body and attributes): the emulator's cost per message is
       // then the same on both sides of the comparison.
       const acceptedAtMs = Date.now();
-      const messages = events.map((e) => toOutgoingMessage(e as CloudEvent, acceptedAtMs));
+      const messages = events.map((e) =>
+        toOutgoingMessage(
+          { text: JSON.stringify(e), type: (e as CloudEvent).type, source: e.source },
+          acceptedAtMs,
+        ),
+      );
       if (messages.length === 1) {
         await sns.send(
           new PublishCommand({

@@ -1,4 +1,4 @@
-import type { CloudEvent } from '../../platform/cloud-event.ts';
+import type { CloudEvent } from '../../ingest/contract.ts';
 
 /**
  * The worked example of the design (an airline shop's orders) with ids unique within the process,

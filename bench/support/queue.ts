@@ -4,8 +4,9 @@ import {
   SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { acceptEvent } from '../../ingest/contract.ts';
+import { toOutgoingMessage } from '../../ingest/message.ts';
 import { createSqsClient } from '../../platform/aws.ts';
-import { toOutgoingMessage } from '../../platform/event-message.ts';
 import type { Emulator } from './backends.ts';
 import { createOrderEvents } from './events.ts';
 
@@ -66,7 +67,7 @@ export async function preload(
           Entries: Array.from({ length: n }, (_, i) => {
             const event = next();
             const message = toOutgoingMessage(
-              { ...event, time: new Date(acceptedAtMs).toISOString() },
+              acceptEvent({ ...event, time: new Date(acceptedAtMs).toISOString() }),
               acceptedAtMs,
             );
             return { Id: String(i), MessageBody: message.body, MessageAttributes: message.attributes };

@@ -3,9 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import supertest from 'supertest';
 import { createApp } from '../../api/app.ts';
+import { loadOpenApiDocument } from '../../api/openapi.ts';
 import { createSnsPublisher } from '../../api/sns-publisher.ts';
 import { createSnsClient } from '../../platform/aws.ts';
-import { loadOpenApiDocument } from '../../platform/cloud-event.ts';
 import { createMetrics } from '../../platform/metrics.ts';
 import { orderEvent, type Stack, startStack, testLog } from '../support/stack.ts';
 

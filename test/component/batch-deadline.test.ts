@@ -14,9 +14,9 @@ import { Registry } from 'prom-client';
 import { type BatchOutcome, createBatchHandler } from '../../consumer/batch-handler.ts';
 import { createConsumer } from '../../consumer/consumer.ts';
 import { EventRepository } from '../../db/event-repository.ts';
+import { acceptEvent } from '../../ingest/contract.ts';
+import { toOutgoingMessage } from '../../ingest/message.ts';
 import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.ts';
-import { createEventValidator } from '../../platform/cloud-event.ts';
-import { toOutgoingMessage } from '../../platform/event-message.ts';
 import { createMetrics } from '../../platform/metrics.ts';
 import { type ConnectedTestDatabase, connectTestDatabase } from '../support/postgres.ts';
 import { orderEvent } from '../support/stack.ts';
@@ -102,13 +102,12 @@ describe('consumer batch deadline', () => {
         queueUrl: messaging.queueUrl,
         dlqUrl: messaging.dlqUrl,
         repository: new EventRepository(database.db),
-        validate: createEventValidator(),
         metrics: createMetrics(new Registry(), 'consumer'),
         log: pino({ level: 'silent' }),
         maxRetryDelaySec: 1,
       });
       await sqs.send(new PurgeQueueCommand({ QueueUrl: messaging.queueUrl })); // the first test's message
-      const message = toOutgoingMessage(orderEvent({ id: 'late-1' }), Date.now(), {});
+      const message = toOutgoingMessage(acceptEvent(orderEvent({ id: 'late-1' })), Date.now(), {});
       await sqs.send(
         new SendMessageCommand({
           QueueUrl: messaging.queueUrl,

@@ -4,12 +4,11 @@ import type { Database } from '../../db/database.ts';
 import { EventRepository, type NewEvent, type StatsQuery } from '../../db/event-repository.ts';
 import { migratorConfig } from '../../db/migrate.ts';
 import { dropPartitionsBefore } from '../../db/partitions.ts';
+import { newEvent } from '../support/events.ts';
 import { type ConnectedTestDatabase, connectTestDatabase, readStats } from '../support/postgres.ts';
 
-const event = (id: string, time: string, type = 'series.test', source = '/series'): NewEvent => ({
-  event: { specversion: '1.0', id, source, type, time },
-  acceptedAtMs: Date.parse(time),
-});
+const event = (id: string, time: string, type = 'series.test', source = '/series'): NewEvent =>
+  newEvent({ specversion: '1.0', id, source, type, time });
 
 /** Stats from the count series: buckets at period edges, bounds, interleaved types. */
 describe('count series', () => {

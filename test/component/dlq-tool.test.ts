@@ -15,7 +15,8 @@ import { rejectionAttributes } from '../../consumer/batch-handler.ts';
 import { runDlqCli } from '../../consumer/dlq/cli.ts';
 import { createDatabase } from '../../db/database.ts';
 import { EventRepository } from '../../db/event-repository.ts';
-import { toOutgoingMessage } from '../../platform/event-message.ts';
+import { acceptEvent } from '../../ingest/contract.ts';
+import { toOutgoingMessage } from '../../ingest/message.ts';
 import { spawnEntry } from '../support/processes.ts';
 import { type Backends, orderEvent, startBackends } from '../support/stack.ts';
 
@@ -94,7 +95,7 @@ describe('dlq tool', () => {
 
     // A valid event whose deliveries all failed: SQS moves it to the DLQ after maxReceiveCount
     // receives, without a rejection reason (as after a long outage).
-    const message = toOutgoingMessage(valid, Date.now());
+    const message = toOutgoingMessage(acceptEvent(valid), Date.now());
     await sqs.send(
       new SendMessageCommand({
         QueueUrl: queueUrl,
@@ -140,11 +141,11 @@ describe('dlq tool', () => {
     const rows = lines.slice(2);
     assert.equal(rows.length, 3);
     assert.ok(
-      rows.some((r) => /^\S+\s+NOT_JSON\s+\d{4}-\d\d-\d\dT\S+Z\s+\d+\s+body is not JSON/.test(r)),
+      rows.some((r) => /^\S+\s+NOT_JSON\s+\d{4}-\d\d-\d\dT\S+Z\s+\d+\s+the body is not valid JSON/.test(r)),
       stdout,
     );
     assert.ok(
-      rows.some((r) => /\sSCHEMA_VIOLATION\s.*not a valid CloudEvent/.test(r)),
+      rows.some((r) => /\sSCHEMA_VIOLATION\s.*not an event ingesta accepts/.test(r)),
       stdout,
     );
     assert.ok(
@@ -220,7 +221,7 @@ describe('dlq tool', () => {
     });
     try {
       const stored = await new EventRepository(db).get(valid.source, valid.id);
-      assert.equal(stored?.id, valid.id, 'the redriven event is stored');
+      assert.equal(stored && JSON.parse(stored.text).id, valid.id, 'the redriven event is stored');
     } finally {
       await db.destroy();
     }

@@ -30,7 +30,7 @@ const brokenEvent = fc
       'longId',
       'badTime',
       'nul',
-      'nulData',
+      'unpairedSurrogate',
       'objectExtension',
     ),
     fc.constantFrom('specversion', 'id', 'source', 'type'),
@@ -68,8 +68,8 @@ const brokenEvent = fc
       case 'nul':
         event.subject = `a\u0000${text}`;
         break;
-      case 'nulData':
-        event.data = { note: `${text}\u0000` };
+      case 'unpairedSurrogate':
+        event.type = `a\udc00${text}`;
         break;
       case 'objectExtension':
         event.ext = { nested: value };

@@ -6,6 +6,7 @@ import type { Database } from '../../db/database.ts';
 import { EventRepository, type NewEvent, type StatsQuery } from '../../db/event-repository.ts';
 import { migratorConfig } from '../../db/migrate.ts';
 import { createPartitions, listPartitions, maintainPartitions } from '../../db/partitions.ts';
+import { newEvent, parsedText } from '../support/events.ts';
 import {
   type ConnectedTestDatabase,
   connectTestDatabase,
@@ -16,10 +17,8 @@ import {
 
 const run = promisify(execFile);
 
-const event = (id: string, time: string, source = '/partitions'): NewEvent => ({
-  event: { specversion: '1.0', id, source, type: 'partition.test', time, data: { id } },
-  acceptedAtMs: Date.parse(time),
-});
+const event = (id: string, time: string, source = '/partitions'): NewEvent =>
+  newEvent({ specversion: '1.0', id, source, type: 'partition.test', time, data: { id } });
 
 const count = async (db: Database, sql: string, bindings: string[] = []) =>
   Number(((await db.raw(sql, bindings)) as { rows: { n: string }[] }).rows[0]?.n);
@@ -49,7 +48,10 @@ describe('event partitions and retention', () => {
     ]);
     assert.equal(result.inserted.length, 2);
     assert.ok((await listPartitions(db)).includes('events_y2019m03'));
-    assert.equal((await repository.get('/partitions', 'backfill-1'))?.time, '2019-03-05T10:00:00.000000Z');
+    assert.equal(
+      (await repository.get('/partitions', 'backfill-1'))?.metadata.time,
+      '2019-03-05T10:00:00.000000Z',
+    );
   });
 
   test('when the same (source, id) arrives again with another time, then it is stored once', async () => {
@@ -68,7 +70,10 @@ describe('event partitions and retention', () => {
       [[], []],
     );
     assert.equal(await count(db, "select count(*) as n from events where id = 'resent'"), 1);
-    assert.equal((await repository.get('/partitions', 'resent'))?.time, '2026-01-31T23:59:59.000000Z');
+    assert.equal(
+      (await repository.get('/partitions', 'resent'))?.metadata.time,
+      '2026-01-31T23:59:59.000000Z',
+    );
     assert.equal(
       await count(db, 'select sum(c) as n from event_counts, unnest(counts) as c where bucket_width = ?', [
         'day',
@@ -116,7 +121,7 @@ describe('event partitions and retention', () => {
     assert.equal(await repository.get('/partitions', 'old-1'), undefined);
     assert.ok(await repository.get('/partitions', 'edge'));
     assert.deepEqual(
-      (await repository.list({}, 10)).items.map((e) => e.id),
+      (await repository.list({}, 10)).items.map((e) => parsedText(e).id),
       ['new', 'edge'],
     );
     assert.equal(await count(db, "select count(*) as n from event_keys where id like 'old-%'"), 0);

@@ -6,8 +6,9 @@ import { startApi } from '../../api/server.ts';
 import { startConsumer } from '../../consumer/server.ts';
 import { createDatabase } from '../../db/database.ts';
 import { EventRepository } from '../../db/event-repository.ts';
+import { acceptEvent } from '../../ingest/contract.ts';
+import { toOutgoingMessage } from '../../ingest/message.ts';
 import { loadConfig } from '../../platform/config.ts';
-import { toOutgoingMessage } from '../../platform/event-message.ts';
 import { createShutdown } from '../../platform/shutdown.ts';
 import { type Backends, orderEvent, startBackends, testLog } from '../support/stack.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
@@ -75,7 +76,7 @@ describe('graceful shutdown', () => {
     const connected = proxy.nextConnection();
     const consumer = await startConsumer(config, testLog, '127.0.0.1');
     const event = orderEvent();
-    const message = toOutgoingMessage(event, Date.now());
+    const message = toOutgoingMessage(acceptEvent(event), Date.now());
     await sqs.send(
       new SendMessageCommand({ QueueUrl: backends.messaging.queueUrl, MessageBody: message.body }),
     );

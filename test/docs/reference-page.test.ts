@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import supertest from 'supertest';
-import { loadOpenApiDocument } from '../../platform/cloud-event.ts';
+import { loadOpenApiDocument } from '../../api/openapi.ts';
 import { createDocsApp, type ListeningApp, listen } from './support/app.ts';
 import { chromiumAvailable, type HeadlessBrowser, launchChromium } from './support/browser.ts';
 

@@ -5,7 +5,7 @@ import {
   type Message,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { attributeNames } from '../../platform/event-message.ts';
+import { attributeNames } from '../../ingest/message.ts';
 import { orderEventFor, postUntilAccepted } from './support/load.ts';
 import { eventually, type Scenario, scrapeMetric, withScenario } from './support/scenario.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Message } from '@aws-sdk/client-sqs';
 import { rejectionAttributes } from '../../consumer/batch-handler.ts';
-import { maxEventBytes } from '../../platform/cloud-event.ts';
+import { maxEventBytes } from '../../ingest/contract.ts';
 import { orderEventFor } from './support/load.ts';
 import {
   type ConsumerProcess,

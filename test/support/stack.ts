@@ -13,15 +13,16 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import supertest from 'supertest';
 import { createApp, type SecurityOptions } from '../../api/app.ts';
+import { loadOpenApiDocument } from '../../api/openapi.ts';
 import { createSnsPublisher, type EventPublisher } from '../../api/sns-publisher.ts';
 import { type BatchOutcome, createBatchHandler } from '../../consumer/batch-handler.ts';
 import { createConsumer, type EventConsumer } from '../../consumer/consumer.ts';
 import { createDatabase, type Database } from '../../db/database.ts';
 import { EventRepository } from '../../db/event-repository.ts';
 import { migrateLatest } from '../../db/migrate.ts';
+import type { CloudEvent } from '../../ingest/contract.ts';
 import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.ts';
 import { createSnsClient, createSqsClient } from '../../platform/aws.ts';
-import { type CloudEvent, createEventValidator, loadOpenApiDocument } from '../../platform/cloud-event.ts';
 import { type Config, loadConfig } from '../../platform/config.ts';
 import { createMetrics, type Metrics } from '../../platform/metrics.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
@@ -176,7 +177,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     queueUrl: consumerConfig.consumer.queueUrl,
     dlqUrl: consumerConfig.consumer.dlqUrl,
     repository: consumerRepository,
-    validate: createEventValidator(),
     metrics: consumerMetrics,
     log: testLog,
     maxRetryDelaySec: consumerConfig.consumer.visibilityTimeoutSec,

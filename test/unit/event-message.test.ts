@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createEventValidator, maxEventBytes } from '../../platform/cloud-event.ts';
-import { attributeNames, parseMessage, toOutgoingMessage } from '../../platform/event-message.ts';
+import { acceptEvent, maxEventBytes } from '../../ingest/contract.ts';
+import { attributeNames, parseMessage, toOutgoingMessage } from '../../ingest/message.ts';
 
-const validate = createEventValidator();
 const event = {
   specversion: '1.0' as const,
   id: 'e-1',
@@ -14,7 +13,7 @@ const event = {
 
 describe('event message wire format', () => {
   test('when an event is sent and received raw, then it round-trips with its accepted time and trace context', () => {
-    const out = toOutgoingMessage(event, 1_700_000_000_000, {
+    const out = toOutgoingMessage(acceptEvent(event), 1_700_000_000_000, {
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     });
     assert.equal(out.attributes.type?.StringValue, 'order.created');
@@ -26,28 +25,28 @@ describe('event message wire format', () => {
         { DataType: v.DataType, StringValue: v.StringValue },
       ]),
     );
-    const parsed = parseMessage({ Body: out.body, MessageAttributes: attrs }, validate);
+    const parsed = parseMessage({ Body: out.body, MessageAttributes: attrs });
     assert.ok(parsed.ok);
     assert.equal(parsed.acceptedAtMs, 1_700_000_000_000);
     assert.equal(parsed.trace.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    assert.equal(parsed.event.text, JSON.stringify(event), 'the body is the event as sent');
+    assert.equal(parsed.event.time, undefined, 'the event has no time of its own');
+    assert.equal(parsed.timeDefaulted, true);
     assert.equal(
-      parsed.event.time,
-      new Date(1_700_000_000_000).toISOString(),
-      'a missing time becomes the accepted time',
+      parsed.time.normalized,
+      '2023-11-14T22:13:20.000000Z',
+      'it is filed under the accepted time',
     );
   });
 
   test('when the body is an SNS envelope, then the event and attributes inside are used', () => {
-    const parsed = parseMessage(
-      {
-        Body: JSON.stringify({
-          Type: 'Notification',
-          Message: JSON.stringify(event),
-          MessageAttributes: { [attributeNames.acceptedAt]: { Type: 'Number', Value: '42' } },
-        }),
-      },
-      validate,
-    );
+    const parsed = parseMessage({
+      Body: JSON.stringify({
+        Type: 'Notification',
+        Message: JSON.stringify(event),
+        MessageAttributes: { [attributeNames.acceptedAt]: { Type: 'Number', Value: '42' } },
+      }),
+    });
     assert.ok(parsed.ok);
     assert.equal(parsed.acceptedAtMs, 42);
   });
@@ -60,7 +59,7 @@ describe('event message wire format', () => {
       [JSON.stringify({ ...event, data: 'x'.repeat(maxEventBytes) }), 'EVENT_TOO_LARGE'],
     ] as const;
     for (const [body, code] of cases) {
-      const parsed = parseMessage({ Body: body }, validate);
+      const parsed = parseMessage({ Body: body });
       assert.equal(parsed.ok, false);
       if (!parsed.ok) {
         assert.equal(parsed.code, code);
@@ -76,15 +75,15 @@ describe('event message wire format', () => {
       '',
       JSON.stringify({ Type: 'Notification', Message: 'secret-token-123' }),
     ].map((body) => {
-      const parsed = parseMessage({ Body: body }, validate);
+      const parsed = parseMessage({ Body: body });
       assert.equal(parsed.ok, false);
       return parsed.ok ? '' : parsed.reason;
     });
     assert.deepEqual(reasons, [
-      'body is not JSON: unexpected token',
-      'body is not JSON: invalid JSON at position 7',
-      'body is not JSON: unexpected end of input',
-      'SNS Message is not JSON: unexpected token',
+      'the body is not valid JSON: unexpected token',
+      'the body is not valid JSON: invalid JSON at position 7',
+      'the body is not valid JSON: unexpected end of input',
+      'the body is not valid JSON: unexpected token',
     ]);
   });
 });

@@ -3,9 +3,11 @@ import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import type { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
 import { pino } from 'pino';
 import { createSnsPublisher, PublishError } from '../../api/sns-publisher.ts';
-import { toOutgoingMessage } from '../../platform/event-message.ts';
+import { acceptEvent } from '../../ingest/contract.ts';
+import { toOutgoingMessage } from '../../ingest/message.ts';
 
-const message = (id: string) => toOutgoingMessage({ specversion: '1.0', id, source: '/s', type: 't' }, 0);
+const message = (id: string) =>
+  toOutgoingMessage(acceptEvent({ specversion: '1.0', id, source: '/s', type: 't' }), 0);
 const eventIds = (bodies: string[]) => bodies.map((b) => (JSON.parse(b) as { id: string }).id);
 
 interface Failure {
@@ -126,7 +128,10 @@ describe('SNS publisher batching across requests', () => {
     const first = publisher.publish([message('x')]);
     await nextTurn();
     const big = (id: string) =>
-      toOutgoingMessage({ specversion: '1.0', id, source: '/s', type: 't', data: 'x'.repeat(100 * 1024) }, 0);
+      toOutgoingMessage(
+        acceptEvent({ specversion: '1.0', id, source: '/s', type: 't', data: 'x'.repeat(100 * 1024) }),
+        0,
+      );
     const requests = ['b1', 'b2', 'b3'].map((id) => publisher.publish([big(id)]));
     mock.timers.tick(lingerMs);
     await nextTurn();

@@ -3,10 +3,14 @@ import { describe, test } from 'node:test';
 import type { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
 import { pino } from 'pino';
 import { chunkForPublishBatch, createSnsPublisher, PublishError } from '../../api/sns-publisher.ts';
-import { toOutgoingMessage } from '../../platform/event-message.ts';
+import { acceptEvent } from '../../ingest/contract.ts';
+import { toOutgoingMessage } from '../../ingest/message.ts';
 
 const message = (id: string, dataBytes = 10) =>
-  toOutgoingMessage({ specversion: '1.0', id, source: '/s', type: 't', data: 'x'.repeat(dataBytes) }, 0);
+  toOutgoingMessage(
+    acceptEvent({ specversion: '1.0', id, source: '/s', type: 't', data: 'x'.repeat(dataBytes) }),
+    0,
+  );
 
 /** SNS answering PublishBatch from a script: partial failures the emulator cannot be made to produce. */
 function scriptedSns(script: ((ids: string[]) => { Id: string; Code: string; SenderFault: boolean }[])[]) {

@@ -4,8 +4,8 @@ import type { Express } from 'express';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createApp } from '../../../api/app.ts';
+import { loadOpenApiDocument } from '../../../api/openapi.ts';
 import type { EventRepository } from '../../../db/event-repository.ts';
-import { loadOpenApiDocument } from '../../../platform/cloud-event.ts';
 import { createMetrics } from '../../../platform/metrics.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { CloudEvent } from '../../../platform/cloud-event.ts';
+import type { CloudEvent } from '../../../ingest/contract.ts';
 
 /** One HTTP attempt of the load generator, as the client saw it. */
 export interface Attempt {
