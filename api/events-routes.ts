@@ -55,7 +55,11 @@ function queryTime(req: Request, name: 'from' | 'to'): Timestamp | undefined {
   if (text === undefined) return undefined;
   const parsed = parseTimestamp(text);
   if (parsed.ok) return parsed.value;
-  throw invalidRequest(`\`${name}\` ${parsed.reason}`, [{ path: `/query/${name}`, message: parsed.reason }]);
+  // An unencoded + in a query string arrives as a space.
+  const reason = /\d \d\d:\d\d$/.test(text)
+    ? 'has a space where its offset should start: percent-encode a + in a query as %2B'
+    : parsed.reason;
+  throw invalidRequest(`\`${name}\` ${reason}`, [{ path: `/query/${name}`, message: reason }]);
 }
 
 /** `from` and `to` of a query, in order: the same answer on /v1/events and /v1/stats. */

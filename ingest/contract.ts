@@ -210,7 +210,8 @@ export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
   for (const name of seen) {
     const attribute = event[name];
     let problem: string | undefined;
-    const check = attributeChecks[name];
+    // Own properties only: a member named `constructor` or `__proto__` is an attribute name, not a lookup.
+    const check = Object.hasOwn(attributeChecks, name) ? attributeChecks[name] : undefined;
     if (check) problem = check(attribute);
     else if (name === 'data') problem = undefined;
     else if (!extensionName.test(name)) {

@@ -41,12 +41,26 @@ const edgeChar = fc.oneof(
 export const edgeString = (maxLength = 12) =>
   fc.array(edgeChar, { minLength: 0, maxLength }).map((chars) => chars.join(''));
 
+/** The CloudEvents String rule, written independently of the contract: no controls, surrogates or noncharacters. */
+export const isCloudEventsString = (value: string) => /^[^\p{Cc}\p{Cs}\p{NChar}]*$/u.test(value);
+
+/** Mostly strings a CloudEvents attribute may hold, from every plane; sometimes any edge at all. */
+export const attributeString = (maxLength = 12) =>
+  fc.oneof(
+    { weight: 6, arbitrary: edgeString(maxLength).filter((v) => v.length > 0 && isCloudEventsString(v)) },
+    { weight: 1, arbitrary: edgeString(maxLength) },
+  );
+
+/** An optional attribute's JSON text: valid most of the time, one of `invalid` otherwise. */
+const mostly = (valid: fc.Arbitrary<string>, ...invalid: string[]) =>
+  fc.oneof({ weight: 30, arbitrary: valid }, { weight: 1, arbitrary: fc.constantFrom(...invalid) });
+
 const plainSegment = fc.stringMatching(/^[A-Za-z0-9._~-]{1,10}$/);
 
 /** `source`: mostly valid URI references, sometimes with what RFC 3986 refuses. */
 export const sourceValue = fc.oneof(
   {
-    weight: 6,
+    weight: 20,
     arbitrary: fc.array(plainSegment, { minLength: 1, maxLength: 3 }).map((s) => `/${s.join('/')}`),
   },
   {
@@ -78,19 +92,19 @@ export const timeValue = fc.oneof(
     weight: 8,
     arbitrary: fc
       .record({
-        year: fc.constantFrom(0, 1, 99, 1969, 1970, 2016, 2024, 2025, 2026, 9999),
-        month: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 12 }) }, fc.constantFrom(0, 13)),
+        year: fc.constantFrom(0, 1, 99, 1969, 1970, 2016, 2024, 2024, 2026, 2026, 9999),
+        month: fc.oneof({ weight: 40, arbitrary: fc.integer({ min: 1, max: 12 }) }, fc.constantFrom(0, 13)),
         day: fc.oneof(
-          { weight: 9, arbitrary: fc.integer({ min: 1, max: 28 }) },
+          { weight: 25, arbitrary: fc.integer({ min: 1, max: 28 }) },
           fc.constantFrom(0, 29, 30, 31, 32),
         ),
-        hour: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 23 }) }, fc.constant(24)),
-        minute: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 59 }) }, fc.constant(60)),
-        second: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 59 }) }, fc.constantFrom(60, 61)),
+        hour: fc.oneof({ weight: 40, arbitrary: fc.integer({ min: 0, max: 23 }) }, fc.constant(24)),
+        minute: fc.oneof({ weight: 40, arbitrary: fc.integer({ min: 0, max: 59 }) }, fc.constant(60)),
+        second: fc.oneof({ weight: 40, arbitrary: fc.integer({ min: 0, max: 59 }) }, fc.constantFrom(60, 61)),
         fraction: fc.oneof(fc.constant(''), fc.stringMatching(/^\.[0-9]{1,12}$/)),
-        separator: fc.constantFrom('T', 'T', 'T', 't', ' '),
+        separator: fc.oneof({ weight: 30, arbitrary: fc.constant('T') }, fc.constantFrom('t', ' ')),
         offset: fc.oneof(
-          { weight: 4, arbitrary: fc.constantFrom('Z', 'z') },
+          { weight: 16, arbitrary: fc.constantFrom('Z', 'z') },
           {
             weight: 4,
             arbitrary: fc
@@ -163,16 +177,16 @@ const deepData = fc
   .map((depth) => `${'['.repeat(depth)}1${']'.repeat(depth)}`);
 
 const extensionName = fc.oneof(
-  { weight: 8, arbitrary: fc.stringMatching(/^[a-z0-9]{1,24}$/) },
+  { weight: 30, arbitrary: fc.stringMatching(/^[a-z0-9]{1,24}$/) },
   {
     weight: 1,
     arbitrary: fc.constantFrom('Upper', 'with-dash', 'with_underscore', '__proto__', 'constructor', 'é', ''),
   },
 );
 const extensionValue = fc.oneof(
-  { weight: 4, arbitrary: edgeString(10).map((s) => JSON.stringify(s)) },
-  { weight: 2, arbitrary: fc.boolean().map(String) },
-  { weight: 2, arbitrary: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }).map(String) },
+  { weight: 12, arbitrary: attributeString(10).map((s) => JSON.stringify(s)) },
+  { weight: 6, arbitrary: fc.boolean().map(String) },
+  { weight: 6, arbitrary: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }).map(String) },
   {
     weight: 1,
     arbitrary: fc.constantFrom('null', '1.5', '2147483648', '{}', '[]', '12345678901234567890123'),
@@ -198,41 +212,27 @@ export const generatedEvent: fc.Arbitrary<GeneratedEvent> = fc
       type: fc
         .oneof(
           { weight: 3, arbitrary: fc.constantFrom('order.created', 'order.paid', 'com.example.δ') },
-          edgeString(10),
+          attributeString(10),
         )
         .map((s) => JSON.stringify(s)),
-      subject: edgeString(10).map((s) => JSON.stringify(s)),
+      subject: attributeString(10).map((s) => JSON.stringify(s)),
       time: timeValue.map((s) => JSON.stringify(s)),
-      datacontenttype: fc.constantFrom(
-        '"application/json"',
-        '"text/plain; charset=utf-8"',
-        '"application/xml"',
+      datacontenttype: mostly(
+        fc.constantFrom('"application/json"', '"text/plain; charset=utf-8"', '"application/xml"'),
         '"json"',
         '""',
       ),
-      dataschema: fc.constantFrom(
-        '"https://shop.example/schema/order"',
-        '"urn:schema:1"',
+      dataschema: mostly(
+        fc.constantFrom('"https://shop.example/schema/order"', '"urn:schema:1"'),
         '"schema"',
         '"https://ex ample/s"',
         '"https://shop.example/é"',
       ),
-      data: fc.oneof({ weight: 20, arbitrary: dataText }, deepData),
-      data_base64: fc.constantFrom('"aGVsbG8="', '""', '"not base64!"'),
+      data: fc.oneof({ weight: 30, arbitrary: dataText }, deepData),
+      data_base64: mostly(fc.constantFrom('"aGVsbG8="', '""', '"AAECAwQ="'), '"not base64!"'),
+      both: fc.oneof({ weight: 30, arbitrary: fc.constant(false) }, fc.constant(true)),
       extensions: fc.array(fc.tuple(extensionName, extensionValue), { maxLength: 3 }),
-      duplicate: fc.constantFrom(
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        'type',
-        'data',
-      ),
+      duplicate: fc.oneof({ weight: 30, arbitrary: fc.constant(undefined) }, fc.constantFrom('type', 'data')),
     },
     { requiredKeys: ['specversion', 'source', 'type', 'extensions'] },
   )
@@ -244,6 +244,8 @@ export const generatedEvent: fc.Arbitrary<GeneratedEvent> = fc
     ];
     for (const name of ['subject', 'time', 'datacontenttype', 'dataschema', 'data', 'data_base64'] as const) {
       const value = e[name];
+      // data_base64 beside data is refused: now and then, not half the time.
+      if (name === 'data_base64' && e.data !== undefined && !e.both) continue;
       if (value !== undefined) members.push([name, value]);
     }
     const seen = new Set(members.map(([n]) => n));
