@@ -48,10 +48,11 @@ export interface Problem {
 }
 
 export type Verdict =
-  | { ok: true; event: AcceptedEvent }
+  | { ok: true; event: AcceptedEvent /** What is accepted but advised against. */; warnings: Problem[] }
   | { ok: false; problems: Problem[] /** Only the size is wrong. */; tooLarge: boolean };
 
 const extensionName = /^[a-z0-9]+$/;
+const required = new Set(['specversion', 'id', 'source', 'type']);
 // Control characters, noncharacters of the BMP and surrogates: the rare strings worth a closer look.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for.
 const suspicious = /[\x00-\x1F\x7F-\x9F\uFDD0-\uFDEF\uFFFE\uFFFF\uD800-\uDFFF]/;
@@ -195,7 +196,7 @@ export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
   }
   const event = value as Record<string, unknown>;
   const problems: Problem[] = [];
-  const missing = ['specversion', 'id', 'source', 'type'].filter((name) => !Object.hasOwn(event, name));
+  const missing = [...required].filter((name) => !Object.hasOwn(event, name));
   if (missing.length > 0) {
     problems.push({
       path: '',
@@ -207,11 +208,21 @@ export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
     if (seen.has(name)) problems.push({ path: `/${name}`, message: 'appears more than once' });
     seen.add(name);
   }
+  const warnings: Problem[] = [];
   for (const name of seen) {
     const attribute = event[name];
     let problem: string | undefined;
+    const optional = !required.has(name);
+    if (name.length > 20 && extensionName.test(name)) {
+      warnings.push({
+        path: `/${name}`,
+        message: 'is longer than 20 characters, which CloudEvents advises against',
+      });
+    }
     // Own properties only: a member named `constructor` or `__proto__` is an attribute name, not a lookup.
     const check = Object.hasOwn(attributeChecks, name) ? attributeChecks[name] : undefined;
+    // JSON format §2.2: a null attribute is unset. `data: null` is data, not an attribute.
+    if (attribute === null && optional && name !== 'data' && (check || extensionName.test(name))) continue;
     if (check) problem = check(attribute);
     else if (name === 'data') problem = undefined;
     else if (!extensionName.test(name)) {
@@ -219,7 +230,7 @@ export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
     } else problem = checkExtensionValue(attribute);
     if (problem) problems.push({ path: `/${escapePointer(name)}`, message: problem });
   }
-  if (seen.has('data') && seen.has('data_base64')) {
+  if (seen.has('data') && event.data_base64 !== undefined && event.data_base64 !== null) {
     problems.push({ path: '/data_base64', message: 'an event carries data or data_base64, not both' });
   }
   if (scanned.depth > maxEventDepth) {
@@ -245,7 +256,7 @@ export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
     const time = parseTimestamp(event.time);
     if (time.ok) accepted.time = time.value;
   }
-  return { ok: true, event: accepted };
+  return { ok: true, event: accepted, warnings };
 }
 
 const escapePointer = (name: string) => name.replaceAll('~', '~0').replaceAll('/', '~1');
@@ -263,7 +274,7 @@ export function jsonSyntaxError(err: unknown): string {
 }
 
 export type BodyVerdict =
-  | { ok: true; events: AcceptedEvent[] }
+  | { ok: true; events: AcceptedEvent[]; warnings: Problem[] }
   | { ok: false; malformed?: string; problems: Problem[]; tooLarge: boolean };
 
 /**
@@ -290,8 +301,9 @@ export function readEventsBody(text: string, { batch }: { batch: boolean }): Bod
         tooLarge: false,
       };
     }
-    if (value.length === 0 || value.length > maxBatchEvents) {
-      const message = `a batch holds 1 to ${maxBatchEvents} events; this one has ${value.length}`;
+    // The JSON batch format allows an empty batch (HTTP binding §3.3.2): nothing to publish.
+    if (value.length > maxBatchEvents) {
+      const message = `a batch holds at most ${maxBatchEvents} events; this one has ${value.length}`;
       return { ok: false, problems: [{ path: '/body', message }], tooLarge: false };
     }
   }
@@ -299,27 +311,32 @@ export function readEventsBody(text: string, { batch }: { batch: boolean }): Bod
   const scanned = scanJson(text, { elements: batch });
   const events: AcceptedEvent[] = [];
   const problems: Problem[] = [];
+  const warnings: Problem[] = [];
   let allTooLarge = true;
   values.forEach((element, index) => {
     const verdict = checkEvent(element, scanned[index] as ScannedValue);
-    if (verdict.ok) events.push(verdict.event);
-    else {
-      const prefix = batch ? `/body/${index}` : '/body';
+    const prefix = batch ? `/body/${index}` : '/body';
+    if (verdict.ok) {
+      events.push(verdict.event);
+      for (const w of verdict.warnings) warnings.push({ path: prefix + w.path, message: w.message });
+    } else {
       for (const p of verdict.problems) problems.push({ path: prefix + p.path, message: p.message });
       allTooLarge &&= verdict.tooLarge;
     }
   });
-  return problems.length === 0 ? { ok: true, events } : { ok: false, problems, tooLarge: allTooLarge };
+  return problems.length === 0
+    ? { ok: true, events, warnings }
+    : { ok: false, problems, tooLarge: allTooLarge };
 }
 
 /** Reads one event's text, as the consumer does with a message body; problems are named from the event. */
 export function readEventText(
   text: string,
 ):
-  | { ok: true; event: AcceptedEvent }
+  | { ok: true; event: AcceptedEvent; warnings: Problem[] }
   | { ok: false; malformed?: string; problems: Problem[]; tooLarge: boolean } {
   const verdict = readEventsBody(text, { batch: false });
-  if (verdict.ok) return { ok: true, event: verdict.events[0] as AcceptedEvent };
+  if (verdict.ok) return { ok: true, event: verdict.events[0] as AcceptedEvent, warnings: verdict.warnings };
   return {
     ...verdict,
     problems: verdict.problems.map((p) => ({ ...p, path: p.path.slice('/body'.length) })),

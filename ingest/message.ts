@@ -1,6 +1,7 @@
 import type { MessageAttributeValue as SnsAttribute } from '@aws-sdk/client-sns';
 import type { Message } from '@aws-sdk/client-sqs';
 import { type AcceptedEvent, maxEventBytes, readEventText } from './contract.ts';
+import { encodeHeaderValue } from './http-binding.ts';
 import { earliestMs, endMs, fromEpoch, type Timestamp } from './timestamp.ts';
 
 /**
@@ -21,28 +22,13 @@ export interface OutgoingMessage {
   attributes: Record<string, SnsAttribute>;
 }
 
-const outsidePrintableAscii = /[^\x20-\x24\x26-\x7E]/;
-
 /**
- * A string as a message attribute value both SQS and its emulators take: `%` and every character
- * outside printable ASCII percent-encoded as UTF-8, as the CloudEvents HTTP binding encodes header
- * values. Printable ASCII (the usual `type`, `source`) stays as it is, for subscription filters.
+ * A string as a message attribute value both SQS and its emulators take: encoded as the CloudEvents
+ * HTTP binding encodes header values (space, `"`, `%` and everything outside printable ASCII as
+ * UTF-8 `%XX`). The usual `type` and `source` stay as they are, for subscription filters.
  */
-export function encodeAttributeValue(value: string): string {
-  if (!outsidePrintableAscii.test(value)) return value;
-  let encoded = '';
-  for (const char of value) {
-    const code = char.codePointAt(0) as number;
-    if (code >= 0x20 && code <= 0x7e && char !== '%') encoded += char;
-    else {
-      // An unpaired surrogate becomes U+FFFD: an attribute is a label, the body keeps the event.
-      for (const byte of Buffer.from(char.isWellFormed() ? char : '\uFFFD')) {
-        encoded += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-      }
-    }
-  }
-  return encoded;
-}
+export const encodeAttributeValue = (value: string) =>
+  encodeHeaderValue(value.isWellFormed() ? value : value.toWellFormed());
 
 /** What a message needs of an event: its text and the attributes copied for filters. */
 export type MessageEvent = Pick<AcceptedEvent, 'text' | 'type' | 'source'>;

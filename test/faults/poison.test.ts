@@ -47,9 +47,14 @@ const poisonCases = (source: string): PoisonCase[] => [
     code: 'EVENT_TOO_LARGE',
   },
   {
-    name: 'nul-character',
-    body: JSON.stringify({ ...orderEventFor(source, 'nul'), data: { note: 'a\u0000b' } }),
-    code: 'STORE_REJECTED',
+    name: 'impossible-day',
+    body: JSON.stringify({ ...orderEventFor(source, 'feb-30'), time: '2025-02-30T10:00:00Z' }),
+    code: 'SCHEMA_VIOLATION',
+  },
+  {
+    name: 'unencoded-source',
+    body: JSON.stringify({ ...orderEventFor(source, 'cafe'), source: `${source}/café` }),
+    code: 'SCHEMA_VIOLATION',
   },
 ];
 
