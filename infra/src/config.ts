@@ -30,11 +30,15 @@ export interface ClusterConfig {
   kubePrometheusStack: boolean;
   /** Install the External Secrets Operator and its ClusterSecretStore (the chart's database ExternalSecret). */
   externalSecrets: boolean;
+  /** Cores Karpenter may add across all the nodes it launches (its NodePool limit). */
+  autoscaledCpuLimit: number;
   chartVersions: {
     awsLoadBalancerController: string;
     keda: string;
     kubePrometheusStack: string;
     externalSecrets: string;
+    metricsServer: string;
+    karpenter: string;
   };
 }
 
@@ -151,11 +155,14 @@ export function readStackConfig(): StackConfig {
       keda: cluster.keda ?? true,
       kubePrometheusStack: cluster.kubePrometheusStack ?? true,
       externalSecrets: cluster.externalSecrets ?? true,
+      autoscaledCpuLimit: cluster.autoscaledCpuLimit ?? (production ? 64 : 16),
       chartVersions: {
         awsLoadBalancerController: cluster.chartVersions?.awsLoadBalancerController ?? '1.14.0',
         keda: cluster.chartVersions?.keda ?? '2.17.0',
         kubePrometheusStack: cluster.chartVersions?.kubePrometheusStack ?? '75.0.0',
         externalSecrets: cluster.chartVersions?.externalSecrets ?? '0.18.2',
+        metricsServer: cluster.chartVersions?.metricsServer ?? '3.12.2',
+        karpenter: cluster.chartVersions?.karpenter ?? '1.5.0',
       },
     },
     database: {
