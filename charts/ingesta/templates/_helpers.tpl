@@ -267,12 +267,15 @@ Egress rules: (dict "root" $ "aws" true). DNS and PostgreSQL always; with "aws",
 {{- toYaml $rules }}
 {{- end }}
 
-{{/* Ingress rules for the admin port from the monitoring namespace (Prometheus). */}}
+{{/*
+Ingress rules for the admin port (`port`, a number: the VPC CNI's policy agent has had bugs with
+named ports) from the monitoring namespace (Prometheus).
+*/}}
 {{- define "ingesta.monitoringIngressRules" -}}
-{{- $monitoring := .Values.networkPolicy.monitoring }}
+{{- $monitoring := .root.Values.networkPolicy.monitoring }}
 {{- $peer := dict "namespaceSelector" (dict "matchLabels" (dict "kubernetes.io/metadata.name" $monitoring.namespace)) }}
 {{- with $monitoring.podLabels }}
 {{- $_ := set $peer "podSelector" (dict "matchLabels" .) }}
 {{- end }}
-{{- toYaml (list (dict "from" (list $peer) "ports" (list (dict "protocol" "TCP" "port" "admin")))) }}
+{{- toYaml (list (dict "from" (list $peer) "ports" (list (dict "protocol" "TCP" "port" (int .port))))) }}
 {{- end }}
