@@ -88,6 +88,11 @@ export interface GithubConfig {
   oidcProviderArn: string;
   /** S3 bucket of a self-managed Pulumi backend the deploy reads stack outputs from; empty for Pulumi Cloud. */
   stateBucket: string;
+  /**
+   * ARN of the ECR repository this stack's images are promoted from (staging's, for production);
+   * empty when the stack builds its own. The deploy role may pull from it, nothing more.
+   */
+  promotionSourceRepositoryArn: string;
 }
 
 export interface StackConfig {
@@ -194,6 +199,7 @@ export function readStackConfig(): StackConfig {
       environments: github.environments ?? [],
       oidcProviderArn: github.oidcProviderArn ?? '',
       stateBucket: github.stateBucket ?? '',
+      promotionSourceRepositoryArn: github.promotionSourceRepositoryArn ?? '',
     },
   };
 }

@@ -578,7 +578,7 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
       for (const subject of subjects) assert.doesNotMatch(subject, /\*/);
     });
 
-    test('when the deploy role acts, then it pushes to the repository and finds the cluster, nothing more', () => {
+    test('when the deploy role acts, then it pushes to the repository, finds the cluster, and (prod) pulls what it promotes, nothing more', () => {
       const repository = arn('ecr', `repository/${prefix}`);
       assert.deepEqual(
         grants(rolePolicy('deploy-github')),
@@ -595,6 +595,11 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
             'UploadLayerPart',
           ].map((action) => `ecr:${action} ${repository}`),
           `eks:DescribeCluster ${arn('eks', `cluster/${prefix}`)}`,
+          ...(expected.stack === 'prod'
+            ? ['BatchGetImage', 'DescribeImages', 'GetDownloadUrlForLayer'].map(
+                (action) => `ecr:${action} ${arn('ecr', 'repository/ingesta-dev')}`,
+              )
+            : []),
         ].sort(),
       );
     });
