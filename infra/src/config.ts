@@ -54,7 +54,11 @@ export interface DatabaseConfig {
   deletionProtection: boolean;
   performanceInsights: boolean;
   backupRetentionDays: number;
-  /** sslmode of the DATABASE_URL handed to the pods; rds.force_ssl refuses plaintext either way. */
+  /**
+   * sslmode of the DATABASE_URL handed to the pods; rds.force_ssl refuses plaintext either way.
+   * verify-full (the default) checks the certificate against the RDS CA bundle in the image, and
+   * the host name.
+   */
   sslMode: string;
 }
 
@@ -181,7 +185,7 @@ export function readStackConfig(): StackConfig {
       deletionProtection: database.deletionProtection ?? production,
       performanceInsights: database.performanceInsights ?? production,
       backupRetentionDays: database.backupRetentionDays ?? (production ? 14 : 1),
-      sslMode: database.sslMode ?? 'no-verify',
+      sslMode: database.sslMode ?? 'verify-full',
     },
     edge: {
       issuer: edge.issuer ?? fail('edge.issuer is required'),

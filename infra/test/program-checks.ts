@@ -377,7 +377,7 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
       const address = `${prefix}.abcdefghijkl.${region}.rds.amazonaws.com`;
       assert.equal(
         secret.url,
-        `postgres://ingesta:${encodeURIComponent(masterPassword)}@${address}:5432/ingesta?sslmode=no-verify`,
+        `postgres://ingesta:${encodeURIComponent(masterPassword)}@${address}:5432/ingesta?sslmode=verify-full&sslrootcert=/app/certs/rds-global-bundle.pem`,
       );
       assert.equal(new URL(secret.url).password, encodeURIComponent(masterPassword));
       assert.equal(decodeURIComponent(new URL(secret.url).password), masterPassword);

@@ -1,6 +1,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { DatabaseConfig } from '../config.ts';
+import { rdsCaBundlePath, verifyingSslModes } from '../database-tls.ts';
 import { policyDocument } from '../policy.ts';
 
 export interface DatabaseArgs extends DatabaseConfig {
@@ -48,7 +49,9 @@ export function databaseUrl(args: {
   sslMode: string;
 }): string {
   const credentials = `${encodeURIComponent(args.username)}:${encodeURIComponent(args.password)}`;
-  return `postgres://${credentials}@${args.host}:${args.port}/${encodeURIComponent(args.database)}?sslmode=${args.sslMode}`;
+  // node-postgres reads sslrootcert as libpq does: the CA bundle the image ships.
+  const rootCert = verifyingSslModes.includes(args.sslMode) ? `&sslrootcert=${rdsCaBundlePath}` : '';
+  return `postgres://${credentials}@${args.host}:${args.port}/${encodeURIComponent(args.database)}?sslmode=${args.sslMode}${rootCert}`;
 }
 
 /**
