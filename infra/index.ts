@@ -140,6 +140,7 @@ export const databaseSecretKey = 'DATABASE_URL';
 export const databaseUrlSecretName = database.urlSecretName;
 export const databaseUrlSecretArn = database.urlSecretArn;
 export const databaseUrlSecretProperty = database.urlSecretProperty;
+export const databaseAppUrlSecretProperty = database.appUrlSecretProperty;
 export const databaseSecretStore = config.cluster.externalSecrets ? secretStoreName : '';
 export const authIssuer = config.edge.issuer;
 export const authAudience = config.edge.audience;

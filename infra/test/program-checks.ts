@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { outputsToValues } from '../scripts/outputs-to-values.ts';
 import { deployerApiGroups, deployersGroup } from '../src/components/cluster.ts';
+import { derivedPassword } from '../src/components/database.ts';
 import {
   accountId,
   asList,
@@ -380,6 +381,11 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
         `postgres://ingesta:${encodeURIComponent(masterPassword)}@${address}:5432/ingesta?sslmode=verify-full&sslrootcert=/app/certs/rds-global-bundle.pem`,
       );
       assert.equal(new URL(secret.url).password, encodeURIComponent(masterPassword));
+      const app = new URL(secret.appUrl);
+      assert.equal(app.username, 'ingesta_app_login');
+      assert.equal(app.password, derivedPassword(masterPassword, 'ingesta_app_login'));
+      assert.notEqual(app.password, encodeURIComponent(masterPassword));
+      assert.equal(app.search, new URL(secret.url).search, 'the same TLS settings');
       assert.equal(decodeURIComponent(new URL(secret.url).password), masterPassword);
       const urlSecret = resources.one('aws:secretsmanager/secret:Secret', 'database-url').inputs;
       assert.equal(urlSecret.name, `ingesta/${expected.stack}/database`);

@@ -161,6 +161,16 @@ seccompProfile:
       key: {{ .Values.database.existingSecret.key }}
 {{- end }}
 
+{{/* DATABASE_URL of the jobs that change the schema or roles: the migration role's URL. */}}
+{{- define "ingesta.migrationDatabaseUrlEnv" -}}
+{{- $secret := .Values.database.existingSecret }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret.name }}
+      key: {{ $secret.migrationKey | default $secret.key }}
+{{- end }}
+
 {{/* Probes on the admin port: (dict "root" $ "port" "admin"). */}}
 {{- define "ingesta.probes" -}}
 {{- $probes := .root.Values.probes -}}
