@@ -58,9 +58,17 @@ describe('the database-roles hook (charts/ingesta/files/database-roles.mjs) agai
     appUrl = withUser(database.url, `ingesta_app_${process.pid}`, "p@ss:w/rd'%?");
   });
   after(async () => {
-    await owner.raw(`drop owned by ingesta_app cascade`).catch(() => undefined);
+    const appUser = new URL(appUrl).username;
+    await owner.raw(`drop owned by ingesta_app, ${appUser} cascade`).catch(() => undefined);
     await owner.destroy();
     await database.drop();
+    // Roles are per server, not per database: on a shared server (DATABASE_URL) remove them too.
+    if (process.env.DATABASE_URL) {
+      const server = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await server.connect();
+      await server.query(`drop role if exists ${appUser}, ingesta_app`).catch(() => undefined);
+      await server.end();
+    }
   });
 
   test('when the hook runs twice, then it succeeds both times (idempotent)', () => {
