@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { type Environment, environments } from '../../deploy/release.ts';
+import { type Environment, environments, templateArgs, upgradeArgs } from '../../deploy/release.ts';
 import {
   grafanaFolderAnnotation,
   kubePrometheusStackValues,
@@ -20,6 +20,29 @@ const environmentValues = (environment: Environment) =>
   parse(readFileSync(join(repoRoot, 'deploy', 'values', `${environment}.yaml`), 'utf8'));
 /** Labels of the namespace the release runs in, as Kubernetes sets them. */
 const namespaceLabels = { 'kubernetes.io/metadata.name': namespace };
+
+describe('deploy/release.ts', () => {
+  test('when the tests render a release, then with the very arguments the workflow’s helm upgrade passes', () => {
+    const options = {
+      environment: 'production' as const,
+      generatedValues: 'values.generated.yaml',
+      imageRepository: stackOutputs.ecrRepositoryUrl,
+      imageTag: 'abc',
+      imageDigest: `sha256:${'ab'.repeat(32)}`,
+    };
+    const template = templateArgs(options);
+    const upgrade = upgradeArgs(options);
+    assert.equal(template[0], 'template');
+    assert.equal(upgrade[0], 'upgrade');
+    // Release, chart, namespace, values files in order, image: identical; after them only the
+    // rollout flags an upgrade adds (install, rollback, wait, timeout, history).
+    assert.deepEqual(upgrade.slice(1, template.length), template.slice(1));
+    assert.deepEqual(
+      upgrade.slice(template.length).filter((word) => word.startsWith('--')),
+      ['--install', '--rollback-on-failure', '--wait=watcher', '--timeout', '--history-max'],
+    );
+  });
+});
 
 for (const environment of environments) {
   describe(`the ${environment} release as the deploy workflow renders it (stack outputs, then deploy/values/${environment}.yaml)`, () => {
