@@ -45,6 +45,13 @@ ENV NODE_ENV=production
 # and keeps their bundled dependencies out of the vulnerability scan.
 RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
     /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
+# Amazon RDS's CA bundle, so the pods verify the database's certificate and host name
+# (DATABASE_URL: sslmode=verify-full&sslrootcert=/app/certs/rds-global-bundle.pem). Fetched from
+# AWS while the image is built and pinned by checksum: when AWS publishes a new bundle the build
+# fails until RDS_CA_BUNDLE_SHA256 moves with it (docs/infrastructure.md). Root-owned, read-only.
+ARG RDS_CA_BUNDLE_SHA256=e5bb2084ccf45087bda1c9bffdea0eb15ee67f0b91646106e466714f9de3c7e3
+ADD --checksum=sha256:${RDS_CA_BUNDLE_SHA256} --chmod=0444 \
+    https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /app/certs/rds-global-bundle.pem
 # Code and dependencies stay owned by root: the process can read them, never rewrite them.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

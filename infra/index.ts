@@ -2,9 +2,10 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { ClusterAddons, secretStoreName } from './src/components/addons.ts';
 import { Alarms } from './src/components/alarms.ts';
+import { ClusterAutoscaling } from './src/components/autoscaling.ts';
 import { Cluster } from './src/components/cluster.ts';
 import { Database } from './src/components/database.ts';
-import { Edge } from './src/components/edge.ts';
+import { apiDeregistrationDelaySec, Edge } from './src/components/edge.ts';
 import { DeployIdentity, WorkloadIdentity } from './src/components/identity.ts';
 import { Messaging } from './src/components/messaging.ts';
 import { Network } from './src/components/network.ts';
@@ -87,6 +88,22 @@ const addons = new ClusterAddons(
   },
   { dependsOn: [cluster] },
 );
+const autoscaling = new ClusterAutoscaling(
+  'autoscaling',
+  {
+    ...oidc,
+    prefix,
+    region,
+    accountId,
+    clusterName: cluster.name,
+    provider: cluster.provider,
+    nodeRoleName: cluster.nodeRoleName,
+    nodeRoleArn: cluster.nodeRoleArn,
+    nodeSecurityGroupId: cluster.nodeSecurityGroupId,
+    options: config.cluster,
+  },
+  { dependsOn: [cluster] },
+);
 const alarms = new Alarms('alarms', {
   prefix,
   region,
@@ -113,6 +130,8 @@ export const dlqUrl = messaging.dlqUrl;
 export const apiRoleArn = workloads.apiRoleArn;
 export const consumerRoleArn = workloads.consumerRoleArn;
 export const targetGroupArn = edge.targetGroupArn;
+/** The chart checks its API preStop sleep and drain against it (api.targetGroupBinding). */
+export const targetGroupDeregistrationDelaySec = apiDeregistrationDelaySec;
 export const vpcCidr = network.vpcCidr;
 /** The Kubernetes Secret the chart's ExternalSecret creates, and its key. */
 export const databaseSecretName = `${config.cluster.appRelease}-database`;
@@ -121,6 +140,7 @@ export const databaseSecretKey = 'DATABASE_URL';
 export const databaseUrlSecretName = database.urlSecretName;
 export const databaseUrlSecretArn = database.urlSecretArn;
 export const databaseUrlSecretProperty = database.urlSecretProperty;
+export const databaseAppUrlSecretProperty = database.appUrlSecretProperty;
 export const databaseSecretStore = config.cluster.externalSecrets ? secretStoreName : '';
 export const authIssuer = config.edge.issuer;
 export const authAudience = config.edge.audience;
@@ -137,6 +157,8 @@ export const deployRoleArn = deploy.roleArn;
 export const loadBalancerControllerRoleArn = addons.loadBalancerControllerRoleArn;
 export const kedaRoleArn = addons.kedaRoleArn ?? '';
 export const externalSecretsRoleArn = addons.externalSecretsRoleArn ?? '';
+export const karpenterRoleArn = autoscaling.karpenterRoleArn;
+export const karpenterInterruptionQueue = autoscaling.interruptionQueueName;
 export const alarmTopicArn = alarms.topicArn;
 export const alarmNames = alarms.alarmNames;
 export const dashboardName = alarms.dashboardName;

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
-type Values = { [key: string]: string | boolean | string[] | Values };
+type Values = { [key: string]: string | number | boolean | string[] | Values };
 
 export interface ConvertOptions {
   imageTag?: string;
@@ -42,6 +42,14 @@ export function outputsToValues(outputs: Record<string, unknown>, options: Conve
     }
     return value;
   };
+  const takeSeconds = (name: string): number => {
+    const value = outputs[name];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      missing.push(name);
+      return 0;
+    }
+    return value;
+  };
 
   const values: Values = {
     image: {
@@ -61,7 +69,10 @@ export function outputsToValues(outputs: Record<string, unknown>, options: Conve
     auth: { issuer: take('authIssuer'), audience: take('authAudience'), jwksUrl: take('authJwksUrl') },
     api: {
       serviceAccount: { roleArn: take('apiRoleArn') },
-      targetGroupBinding: { targetGroupArn: take('targetGroupArn') },
+      targetGroupBinding: {
+        targetGroupArn: take('targetGroupArn'),
+        deregistrationDelaySeconds: takeSeconds('targetGroupDeregistrationDelaySec'),
+      },
     },
     consumer: { serviceAccount: { roleArn: take('consumerRoleArn') } },
     networkPolicy: { loadBalancerCidrs: [take('vpcCidr')] },
@@ -78,12 +89,12 @@ export function outputsToValues(outputs: Record<string, unknown>, options: Conve
   return values;
 }
 
-/** YAML for nested maps of strings, booleans and string lists; strings are double-quoted (JSON escapes are YAML's). */
+/** YAML for nested maps of strings, numbers, booleans and string lists; strings are double-quoted (JSON escapes are YAML's). */
 export function toYaml(values: Values, indent = ''): string {
   return Object.entries(values)
     .map(([key, value]) => {
       if (typeof value === 'string') return `${indent}${key}: ${JSON.stringify(value)}\n`;
-      if (typeof value === 'boolean') return `${indent}${key}: ${value}\n`;
+      if (typeof value === 'boolean' || typeof value === 'number') return `${indent}${key}: ${value}\n`;
       if (Array.isArray(value)) {
         return `${indent}${key}:\n${value.map((item) => `${indent}  - ${JSON.stringify(item)}\n`).join('')}`;
       }

@@ -30,11 +30,15 @@ export interface ClusterConfig {
   kubePrometheusStack: boolean;
   /** Install the External Secrets Operator and its ClusterSecretStore (the chart's database ExternalSecret). */
   externalSecrets: boolean;
+  /** Cores Karpenter may add across all the nodes it launches (its NodePool limit). */
+  autoscaledCpuLimit: number;
   chartVersions: {
     awsLoadBalancerController: string;
     keda: string;
     kubePrometheusStack: string;
     externalSecrets: string;
+    metricsServer: string;
+    karpenter: string;
   };
 }
 
@@ -50,7 +54,11 @@ export interface DatabaseConfig {
   deletionProtection: boolean;
   performanceInsights: boolean;
   backupRetentionDays: number;
-  /** sslmode of the DATABASE_URL handed to the pods; rds.force_ssl refuses plaintext either way. */
+  /**
+   * sslmode of the DATABASE_URL handed to the pods; rds.force_ssl refuses plaintext either way.
+   * verify-full (the default) checks the certificate against the RDS CA bundle in the image, and
+   * the host name.
+   */
   sslMode: string;
 }
 
@@ -84,6 +92,11 @@ export interface GithubConfig {
   oidcProviderArn: string;
   /** S3 bucket of a self-managed Pulumi backend the deploy reads stack outputs from; empty for Pulumi Cloud. */
   stateBucket: string;
+  /**
+   * ARN of the ECR repository this stack's images are promoted from (staging's, for production);
+   * empty when the stack builds its own. The deploy role may pull from it, nothing more.
+   */
+  promotionSourceRepositoryArn: string;
 }
 
 export interface StackConfig {
@@ -151,11 +164,14 @@ export function readStackConfig(): StackConfig {
       keda: cluster.keda ?? true,
       kubePrometheusStack: cluster.kubePrometheusStack ?? true,
       externalSecrets: cluster.externalSecrets ?? true,
+      autoscaledCpuLimit: cluster.autoscaledCpuLimit ?? (production ? 64 : 16),
       chartVersions: {
         awsLoadBalancerController: cluster.chartVersions?.awsLoadBalancerController ?? '1.14.0',
         keda: cluster.chartVersions?.keda ?? '2.17.0',
         kubePrometheusStack: cluster.chartVersions?.kubePrometheusStack ?? '75.0.0',
         externalSecrets: cluster.chartVersions?.externalSecrets ?? '0.18.2',
+        metricsServer: cluster.chartVersions?.metricsServer ?? '3.12.2',
+        karpenter: cluster.chartVersions?.karpenter ?? '1.5.0',
       },
     },
     database: {
@@ -169,7 +185,7 @@ export function readStackConfig(): StackConfig {
       deletionProtection: database.deletionProtection ?? production,
       performanceInsights: database.performanceInsights ?? production,
       backupRetentionDays: database.backupRetentionDays ?? (production ? 14 : 1),
-      sslMode: database.sslMode ?? 'no-verify',
+      sslMode: database.sslMode ?? 'verify-full',
     },
     edge: {
       issuer: edge.issuer ?? fail('edge.issuer is required'),
@@ -187,6 +203,7 @@ export function readStackConfig(): StackConfig {
       environments: github.environments ?? [],
       oidcProviderArn: github.oidcProviderArn ?? '',
       stateBucket: github.stateBucket ?? '',
+      promotionSourceRepositoryArn: github.promotionSourceRepositoryArn ?? '',
     },
   };
 }

@@ -21,6 +21,7 @@ const outputs = {
   consumerRoleArn: 'arn:aws:iam::123456789012:role/ingesta-prod-consumer',
   targetGroupArn:
     'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ingesta-prod-api/0123456789abcdef',
+  targetGroupDeregistrationDelaySec: 150,
   vpcCidr: '10.41.0.0/16',
   databaseSecretName: 'ingesta-database',
   databaseSecretKey: 'DATABASE_URL',
@@ -36,6 +37,7 @@ const outputs = {
 /** The chart keys the preamble lists as coming from the stack, exactly. */
 const chartKeys = [
   'api.serviceAccount.roleArn',
+  'api.targetGroupBinding.deregistrationDelaySeconds',
   'api.targetGroupBinding.targetGroupArn',
   'auth.audience',
   'auth.issuer',
@@ -80,7 +82,7 @@ describe('outputs-to-values', () => {
       auth: { issuer: outputs.authIssuer, audience: outputs.authAudience, jwksUrl: outputs.authJwksUrl },
       api: {
         serviceAccount: { roleArn: outputs.apiRoleArn },
-        targetGroupBinding: { targetGroupArn: outputs.targetGroupArn },
+        targetGroupBinding: { targetGroupArn: outputs.targetGroupArn, deregistrationDelaySeconds: 150 },
       },
       consumer: { serviceAccount: { roleArn: outputs.consumerRoleArn } },
       networkPolicy: { loadBalancerCidrs: ['10.41.0.0/16'] },

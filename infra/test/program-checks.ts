@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { outputsToValues } from '../scripts/outputs-to-values.ts';
 import { deployerApiGroups, deployersGroup } from '../src/components/cluster.ts';
+import { derivedPassword } from '../src/components/database.ts';
 import {
   accountId,
   asList,
@@ -42,6 +43,12 @@ const actionsWithoutResourceLevelPermissions = new Set([
   'ec2:DescribeSubnets',
   'ec2:DescribeVpcs',
   'ec2:DescribeAvailabilityZones',
+  'ec2:DescribeImages',
+  'ec2:DescribeInstanceTypeOfferings',
+  'ec2:DescribeInstanceTypes',
+  'ec2:DescribeLaunchTemplates',
+  'ec2:DescribeSpotPriceHistory',
+  'pricing:GetProducts',
 ]);
 
 export interface StackExpectations {
@@ -82,7 +89,9 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
 
   describe(`${expected.stack} stack: encryption`, () => {
     test('when queues are created, then every one is encrypted with the messaging key', () => {
-      const queues = resources.ofType('aws:sqs/queue:Queue');
+      const queues = resources
+        .ofType('aws:sqs/queue:Queue')
+        .filter((queue) => queue.name.startsWith('messaging-'));
       assert.equal(queues.length, 3);
       for (const queue of queues) assert.equal(queue.inputs.kmsMasterKeyId, queueKeyArn, queue.name);
     });
@@ -369,9 +378,14 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
       const address = `${prefix}.abcdefghijkl.${region}.rds.amazonaws.com`;
       assert.equal(
         secret.url,
-        `postgres://ingesta:${encodeURIComponent(masterPassword)}@${address}:5432/ingesta?sslmode=no-verify`,
+        `postgres://ingesta:${encodeURIComponent(masterPassword)}@${address}:5432/ingesta?sslmode=verify-full&sslrootcert=/app/certs/rds-global-bundle.pem`,
       );
       assert.equal(new URL(secret.url).password, encodeURIComponent(masterPassword));
+      const app = new URL(secret.appUrl);
+      assert.equal(app.username, 'ingesta_app_login');
+      assert.equal(app.password, derivedPassword(masterPassword, 'ingesta_app_login'));
+      assert.notEqual(app.password, encodeURIComponent(masterPassword));
+      assert.equal(app.search, new URL(secret.url).search, 'the same TLS settings');
       assert.equal(decodeURIComponent(new URL(secret.url).password), masterPassword);
       const urlSecret = resources.one('aws:secretsmanager/secret:Secret', 'database-url').inputs;
       assert.equal(urlSecret.name, `ingesta/${expected.stack}/database`);
@@ -470,7 +484,11 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
         .ofType('kubernetes:helm.sh/v3:Release')
         .map((release) => release.inputs.chart)
         .sort();
-      const wanted = ['aws-load-balancer-controller'];
+      const wanted = [
+        'aws-load-balancer-controller',
+        'metrics-server',
+        'oci://public.ecr.aws/karpenter/karpenter',
+      ];
       if (clusterConfig.keda) wanted.push('keda');
       if (clusterConfig.kubePrometheusStack) wanted.push('kube-prometheus-stack');
       if (clusterConfig.externalSecrets) wanted.push('external-secrets');
@@ -566,7 +584,7 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
       for (const subject of subjects) assert.doesNotMatch(subject, /\*/);
     });
 
-    test('when the deploy role acts, then it pushes to the repository and finds the cluster, nothing more', () => {
+    test('when the deploy role acts, then it pushes to the repository, finds the cluster, and (prod) pulls what it promotes, nothing more', () => {
       const repository = arn('ecr', `repository/${prefix}`);
       assert.deepEqual(
         grants(rolePolicy('deploy-github')),
@@ -583,6 +601,11 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
             'UploadLayerPart',
           ].map((action) => `ecr:${action} ${repository}`),
           `eks:DescribeCluster ${arn('eks', `cluster/${prefix}`)}`,
+          ...(expected.stack === 'prod'
+            ? ['BatchGetImage', 'DescribeImages', 'GetDownloadUrlForLayer'].map(
+                (action) => `ecr:${action} ${arn('ecr', 'repository/ingesta-dev')}`,
+              )
+            : []),
         ].sort(),
       );
     });
@@ -623,6 +646,122 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
           'arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly',
         ],
       );
+    });
+  });
+
+  describe(`${expected.stack} stack: scaling, network policy and monitoring add-ons`, () => {
+    const release = (name: string) => resources.one('kubernetes:helm.sh/v3:Release', name).inputs;
+    const subjectOf = (roleName: string) =>
+      trustOf(roleName)[0]?.Condition?.StringEquals?.[`${oidcIssuer}:sub`];
+
+    test('when CPU HPAs read metrics, then metrics-server serves the resource metrics API', () => {
+      const metricsServer = release('autoscaling-metrics-server');
+      assert.equal(metricsServer.chart, 'metrics-server');
+      assert.equal(metricsServer.namespace, 'kube-system');
+      assert.match(metricsServer.version, /^\d+\.\d+\.\d+$/);
+    });
+
+    test('when pods are pending, then Karpenter adds nodes with its own role, bounded by the NodePool limit', () => {
+      const karpenter = release('autoscaling-karpenter');
+      assert.equal(karpenter.chart, 'oci://public.ecr.aws/karpenter/karpenter');
+      assert.match(karpenter.version, /^1\.\d+\.\d+$/);
+      assert.equal(
+        karpenter.values.serviceAccount.annotations['eks.amazonaws.com/role-arn'],
+        run.outputs.karpenterRoleArn,
+      );
+      assert.equal(karpenter.values.settings.clusterName, prefix);
+      assert.equal(subjectOf('autoscaling-karpenter'), 'system:serviceaccount:kube-system:karpenter');
+      const granted = grants(rolePolicy('autoscaling-karpenter'));
+      assert.ok(granted.includes(`iam:PassRole arn:aws:iam::${accountId}:role/${prefix}-nodes`));
+      assert.deepEqual(
+        granted.filter((grant) => grant.startsWith('iam:PassRole')),
+        [`iam:PassRole arn:aws:iam::${accountId}:role/${prefix}-nodes`],
+        'it passes the node role only',
+      );
+      const terminate = statementsOf(rolePolicy('autoscaling-karpenter')).find((statement) =>
+        asList(statement.Action).includes('ec2:TerminateInstances'),
+      );
+      assert.deepEqual(terminate?.Condition, {
+        StringEquals: { [`aws:ResourceTag/kubernetes.io/cluster/${prefix}`]: 'owned' },
+      });
+      const nodeClass = resources.one(
+        'kubernetes:karpenter.k8s.aws/v1:EC2NodeClass',
+        'autoscaling-node-class',
+      ).inputs;
+      assert.equal(nodeClass.spec.role, `${prefix}-nodes`);
+      assert.deepEqual(nodeClass.spec.metadataOptions, {
+        httpEndpoint: 'enabled',
+        httpTokens: 'required',
+        httpPutResponseHopLimit: 1,
+      });
+      assert.deepEqual(nodeClass.spec.securityGroupSelectorTerms, [{ id: nodeSecurityGroupId }]);
+      const pool = resources.one('kubernetes:karpenter.sh/v1:NodePool', 'autoscaling-node-pool').inputs;
+      assert.match(pool.spec.limits.cpu, /^\d+$/);
+      assert.equal(pool.spec.template.spec.nodeClassRef.name, nodeClass.metadata.name);
+    });
+
+    test('when AWS is about to reclaim a node, then EventBridge queues the event for Karpenter to drain it first', () => {
+      const queue = resources.one('aws:sqs/queue:Queue', 'autoscaling-interruptions').inputs;
+      const queueArn = arn('sqs', queue.name);
+      assert.equal(release('autoscaling-karpenter').values.settings.interruptionQueue, queue.name);
+      const targets = resources
+        .ofType('aws:cloudwatch/eventTarget:EventTarget')
+        .filter((target) => target.name.startsWith('autoscaling-'));
+      assert.equal(targets.length, 4);
+      for (const target of targets) assert.equal(target.inputs.arn, queueArn, target.name);
+      const patterns = resources
+        .ofType('aws:cloudwatch/eventRule:EventRule')
+        .filter((rule) => rule.name.startsWith('autoscaling-'))
+        .map((rule) => parseJson(rule.inputs.eventPattern)['detail-type'][0])
+        .sort();
+      assert.deepEqual(patterns, [
+        'AWS Health Event',
+        'EC2 Instance Rebalance Recommendation',
+        'EC2 Instance State-change Notification',
+        'EC2 Spot Instance Interruption Warning',
+      ]);
+      assert.deepEqual(
+        grants(rolePolicy('autoscaling-karpenter')).filter((grant) => grant.startsWith('sqs:')),
+        ['sqs:DeleteMessage', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'].map(
+          (action) => `${action} ${queueArn}`,
+        ),
+      );
+    });
+
+    test('when NetworkPolicies are applied, then the VPC CNI enforces them (network policy agent on)', () => {
+      const cluster = resources.one('eks:index:Cluster', 'cluster').inputs;
+      assert.equal(cluster.vpcCniOptions?.enableNetworkPolicy, true);
+    });
+
+    test('when Prometheus selects ServiceMonitors and rules, then it selects every one, and Grafana files dashboards by folder', () => {
+      if (!clusterConfig.kubePrometheusStack) return;
+      const spec = release('addons-monitoring').values.prometheus.prometheusSpec;
+      for (const kind of ['serviceMonitor', 'podMonitor', 'probe', 'rule']) {
+        assert.equal(spec[`${kind}SelectorNilUsesHelmValues`], false, kind);
+        assert.deepEqual(spec[`${kind}Selector`], {}, kind);
+        assert.deepEqual(spec[`${kind}NamespaceSelector`], {}, kind);
+      }
+      const sidecar = release('addons-monitoring').values.grafana.sidecar.dashboards;
+      assert.equal(sidecar.folderAnnotation, 'grafana_folder');
+      assert.equal(sidecar.searchNamespace, 'ALL');
+    });
+
+    test('when the chart scales the consumer with KEDA, then the identity it names can read the queue depth', () => {
+      if (!clusterConfig.keda) return;
+      const environment = expected.stack === 'prod' ? 'production' : 'staging';
+      const deployValues = parse(
+        readFileSync(new URL(`../../deploy/values/${environment}.yaml`, import.meta.url), 'utf8'),
+      );
+      const keda = deployValues.consumer.autoscaling.keda;
+      assert.equal(deployValues.consumer.autoscaling.enabled, true);
+      // `workload` would make KEDA assume the consumer's role, which trusts the consumer's service
+      // account only; the operator's own role is the one that trusts KEDA.
+      assert.equal(keda.identityOwner, 'keda');
+      assert.equal(keda.roleArn, undefined);
+      assert.deepEqual(subjectOf('workloads-consumer'), 'system:serviceaccount:ingesta:ingesta-consumer');
+      assert.equal(subjectOf('addons-keda'), 'system:serviceaccount:keda:keda-operator');
+      assert.deepEqual(grants(rolePolicy('addons-keda')), [`sqs:GetQueueAttributes ${queueArn}`]);
+      assert.equal(release('addons-keda').values.podIdentity.aws.irsa.roleArn, run.outputs.kedaRoleArn);
     });
   });
 

@@ -18,6 +18,7 @@ const stackOutputs = {
   consumerRoleArn: 'arn:aws:iam::123456789012:role/ingesta-prod-consumer',
   targetGroupArn:
     'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ingesta-prod-api/0123456789abcdef',
+  targetGroupDeregistrationDelaySec: 150,
   vpcCidr: '10.41.0.0/16',
   databaseSecretName: 'ingesta-database',
   databaseSecretKey: 'DATABASE_URL',

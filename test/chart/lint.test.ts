@@ -47,8 +47,48 @@ describe('values that must not render', () => {
   });
 
   test('when the grace period is shorter than preStop sleep + shutdown timeout + margin, then rendering fails', () => {
-    const error = renderError(defaults, ['--set', 'api.shutdown.terminationGracePeriodSeconds=30']);
-    assert.match(error, /api\.shutdown\.terminationGracePeriodSeconds is 30 but must be at least 40/);
+    const error = renderError(defaults, ['--set', 'api.shutdown.terminationGracePeriodSeconds=150']);
+    assert.match(error, /api\.shutdown\.terminationGracePeriodSeconds is 150 but must be at least 155/);
+  });
+
+  test('when the API stops sleeping before the NLB stops opening connections to it, then rendering fails', () => {
+    const bound = [
+      '--set',
+      'api.targetGroupBinding.targetGroupArn=arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ingesta-api/0123456789abcdef',
+    ];
+    const error = renderError(defaults, [
+      ...bound,
+      '--set',
+      'api.shutdown.preStopSleepSeconds=60,api.shutdown.terminationGracePeriodSeconds=90',
+    ]);
+    assert.match(
+      error,
+      /preStopSleepSeconds \(60\) must be at least api\.targetGroupBinding\.newConnectionsAfterDeregistrationSeconds \(120\)/,
+    );
+  });
+
+  test('when the target group drops a target before its pod has drained, then rendering fails', () => {
+    const bound = [
+      '--set',
+      'api.targetGroupBinding.targetGroupArn=arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ingesta-api/0123456789abcdef',
+    ];
+    const error = renderError(defaults, [
+      ...bound,
+      '--set',
+      'api.targetGroupBinding.deregistrationDelaySeconds=30',
+    ]);
+    assert.match(
+      error,
+      /deregistrationDelaySeconds \(30\) must be at least preStopSleepSeconds \+ timeoutMs \(150 s\)/,
+    );
+  });
+
+  test('when the ExternalSecret is enabled where its CRD is missing, then rendering fails instead of leaving the migration Job waiting', () => {
+    const error = renderError(defaults, [
+      '--set',
+      'database.externalSecret.enabled=true,database.externalSecret.remoteKey=ingesta/prod/database',
+    ]);
+    assert.match(error, /ExternalSecret CRD is not installed: the migration Job would wait/);
   });
 
   test('when the consumer shutdown timeout grows past its grace period, then rendering fails', () => {
@@ -85,7 +125,10 @@ describe('values that must not render', () => {
   });
 
   test('when the ExternalSecret is enabled without a remote key, then rendering fails', () => {
-    const error = renderError(defaults, ['--set', 'database.externalSecret.enabled=true']);
+    const error = renderError(defaults, [
+      '--set',
+      'database.externalSecret.enabled=true,database.externalSecret.force=true',
+    ]);
     assert.match(error, /database\.externalSecret\.remoteKey is required/);
   });
 });

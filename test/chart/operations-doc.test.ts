@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { type Manifest, podSpecs, render, repoRoot } from './support/chart.ts';
 import { validateStrict } from './support/kubernetes-schemas.ts';
 import { restrictedViolations } from './support/pod-security.ts';
+import { documentedTable, productionTable } from './support/production-table.ts';
 
 const doc = readFileSync(join(repoRoot, 'docs', 'operations.md'), 'utf8');
 // The doc uses release "ingesta" in namespace "ingesta", as the chart tests render it.
@@ -16,6 +17,27 @@ const rendered = (kind: string, name: string) =>
   manifests.find((manifest: Manifest) => manifest.kind === kind && manifest.metadata.name === name);
 
 describe('docs/operations.md', () => {
+  test('when it says what runs in production, then its table is the one generated from what CI deploys', () => {
+    assert.equal(
+      documentedTable(doc),
+      productionTable(),
+      'regenerate with: node test/chart/support/production-table.ts --write',
+    );
+  });
+
+  test('when it sends someone to Grafana and CloudWatch, then the commands name the stack’s objects', () => {
+    assert.match(doc, /port-forward svc\/kube-prometheus-stack-grafana 3000:80/);
+    assert.match(doc, /admin-password/);
+    for (const file of ['ingesta-overview.json', 'ingesta-slo.json']) {
+      const { uid } = JSON.parse(
+        readFileSync(join(repoRoot, 'charts/ingesta/files/dashboards', file), 'utf8'),
+      );
+      assert.ok(doc.includes(`http://127.0.0.1:3000/d/${uid}`), `no link to dashboard ${uid}`);
+    }
+    assert.match(doc, /stack output dashboardName/);
+    assert.match(doc, /#dashboards\/dashboard\/\$dashboard/);
+  });
+
   test('when it port-forwards a Service, then the Service and its named port exist in the chart', () => {
     const forwards = [...doc.matchAll(/port-forward service\/([\w-]+) (\d+):(\w+)/g)];
     assert.ok(forwards.length >= 3, 'recipes for the API and both admin ports');

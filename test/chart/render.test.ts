@@ -213,9 +213,7 @@ describe('workloads', () => {
       assert.equal(spec.containers[0].lifecycle?.preStop?.exec, undefined, 'no shell in the image');
     }
     const api = container(manifests, 'Deployment', '-api');
-    assert.deepEqual(api.lifecycle.preStop, {
-      sleep: { seconds: productionValues.api.shutdown.preStopSleepSeconds },
-    });
+    assert.deepEqual(api.lifecycle.preStop, { sleep: { seconds: 130 } });
   });
 
   test('when memory limits are set, then NODE_OPTIONS sizes the heap at 75 % of the limit', () => {
@@ -283,7 +281,7 @@ describe('autoscaling', () => {
     assert.equal(trigger.metadata.queueLength, '200');
     const auth = getManifest(manifests, 'TriggerAuthentication', '-consumer');
     assert.equal(trigger.authenticationRef.name, auth.metadata.name);
-    assert.deepEqual(auth.spec.podIdentity, { provider: 'aws', identityOwner: 'workload' });
+    assert.deepEqual(auth.spec.podIdentity, { provider: 'aws', identityOwner: 'keda' });
     assert.equal(findManifest(manifests, 'HorizontalPodAutoscaler', '-consumer'), undefined);
   });
 
@@ -448,18 +446,18 @@ describe('network policies', () => {
     assert.deepEqual(loadBalancer, {
       from: [{ ipBlock: { cidr: '10.40.0.0/16' } }],
       ports: [
-        { protocol: 'TCP', port: 'http' },
-        { protocol: 'TCP', port: 'admin' },
+        { protocol: 'TCP', port: 8080 },
+        { protocol: 'TCP', port: 9464 },
       ],
     });
     const trafficOnly = renderManifests(production, ['--set', 'networkPolicy.loadBalancerPorts={http}']);
     assert.deepEqual(getManifest(trafficOnly, 'NetworkPolicy', '-api').spec.ingress[0].ports, [
-      { protocol: 'TCP', port: 'http' },
+      { protocol: 'TCP', port: 8080 },
     ]);
     assert.deepEqual(monitoring.from[0].namespaceSelector.matchLabels, {
       'kubernetes.io/metadata.name': 'monitoring',
     });
-    assert.deepEqual(monitoring.ports, [{ protocol: 'TCP', port: 'admin' }]);
+    assert.deepEqual(monitoring.ports, [{ protocol: 'TCP', port: 9464 }]);
     assert.equal(helmTest.from[0].podSelector.matchLabels['app.kubernetes.io/component'], 'test');
   });
 

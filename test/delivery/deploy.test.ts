@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { upgradeArgs } from '../../deploy/release.ts';
 import { toolPath } from '../../scripts/tools.ts';
 import {
   type CompositeAction,
@@ -77,7 +78,17 @@ describe('deploy workflow triggers', () => {
   test('when main or develop receives a push, then the deploy workflow runs, for no other branch', () => {
     const push = deploy.on.push as { branches: string[]; paths: string[] };
     assert.deepEqual([...push.branches].sort(), ['develop', 'main']);
-    assert.deepEqual(Object.keys(deploy.on), ['push']);
+    assert.deepEqual(Object.keys(deploy.on), ['push', 'workflow_dispatch']);
+  });
+
+  test('when someone dispatches the workflow, then it deploys or rolls back a chosen digest to a chosen environment', () => {
+    const dispatch = deploy.on.workflow_dispatch as {
+      inputs: Record<string, { type: string; required: boolean; options?: string[] }>;
+    };
+    assert.deepEqual(Object.keys(dispatch.inputs).sort(), ['digest', 'environment']);
+    assert.equal(dispatch.inputs.environment?.type, 'choice');
+    assert.deepEqual(dispatch.inputs.environment?.options, ['staging', 'production']);
+    assert.equal(dispatch.inputs.digest?.required, true);
   });
 
   test('when the app, chart, infra or image recipe changes, then the paths filter lets the push through', () => {
@@ -86,6 +97,7 @@ describe('deploy workflow triggers', () => {
     for (const expected of [
       ...buildInputs.filter((dir) => dir !== 'local').map((dir) => `${dir}/**`),
       'charts/**',
+      'deploy/**',
       'infra/**',
     ]) {
       assert.ok(paths.includes(expected), `paths misses ${expected}`);
@@ -133,66 +145,68 @@ describe('deploy plan script', () => {
   }
 
   const repo = join(scratch, 'repo');
-  mkdirSync(join(repo, 'infra'), { recursive: true });
   mkdirSync(join(repo, 'api'), { recursive: true });
   execFileSync('git', ['init', '-q', repo]);
-  writeFileSync(join(repo, 'infra', 'index.ts'), 'v1');
   writeFileSync(join(repo, 'api', 'main.ts'), 'v1');
   git(repo, 'add', '.');
   git(repo, 'commit', '-q', '-m', 'first');
-  const first = git(repo, 'rev-parse', 'HEAD');
-  writeFileSync(join(repo, 'api', 'main.ts'), 'v2');
-  git(repo, 'commit', '-q', '-am', 'api only');
-  const apiOnly = git(repo, 'rev-parse', 'HEAD');
-  writeFileSync(join(repo, 'infra', 'index.ts'), 'v2');
-  git(repo, 'commit', '-q', '-am', 'infra');
-  const infraChange = git(repo, 'rev-parse', 'HEAD');
+  const tree = git(repo, 'rev-parse', 'HEAD^{tree}');
+  const digest = `sha256:${'ab'.repeat(32)}`;
 
-  test('when main is pushed, then production is the target; develop targets staging', () => {
-    const main = runPlan(repo, { REF_NAME: 'main', BEFORE: first, GITHUB_SHA: apiOnly });
-    const develop = runPlan(repo, { REF_NAME: 'develop', BEFORE: first, GITHUB_SHA: apiOnly });
-    assert.equal(main.outputs.environment, 'production');
-    assert.equal(develop.outputs.environment, 'staging');
+  test('when main is pushed, then production promotes; develop builds for staging', () => {
+    const main = runPlan(repo, { EVENT_NAME: 'push', REF_NAME: 'main' });
+    const develop = runPlan(repo, { EVENT_NAME: 'push', REF_NAME: 'develop' });
+    assert.deepEqual(main.outputs, { environment: 'production', 'image-source': 'promote', tree });
+    assert.deepEqual(develop.outputs, { environment: 'staging', 'image-source': 'build', tree });
   });
 
   test('when another branch reaches the plan, then it fails instead of picking an environment', () => {
-    assert.notEqual(runPlan(repo, { REF_NAME: 'feature/x', BEFORE: first, GITHUB_SHA: apiOnly }).status, 0);
+    assert.notEqual(runPlan(repo, { EVENT_NAME: 'push', REF_NAME: 'feature/x' }).status, 0);
   });
 
-  test('when only the app changed, then the stack is not applied; when infra/ changed, then it is', () => {
-    assert.equal(
-      runPlan(repo, { REF_NAME: 'main', BEFORE: first, GITHUB_SHA: apiOnly }).outputs['infra-changed'],
-      'false',
-    );
-    assert.equal(
-      runPlan(repo, { REF_NAME: 'main', BEFORE: apiOnly, GITHUB_SHA: infraChange }).outputs['infra-changed'],
-      'true',
-    );
+  test('when a digest is dispatched, then it is deployed as given to the chosen environment, and a malformed one is refused', () => {
+    const dispatched = (environment: string, given: string) =>
+      runPlan(repo, {
+        EVENT_NAME: 'workflow_dispatch',
+        REF_NAME: 'main',
+        INPUT_ENVIRONMENT: environment,
+        INPUT_DIGEST: given,
+      });
+    assert.deepEqual(dispatched('production', digest).outputs, {
+      environment: 'production',
+      'image-source': 'given',
+      tree,
+    });
+    assert.equal(dispatched('staging', digest).outputs.environment, 'staging');
+    assert.notEqual(dispatched('production', 'latest').status, 0);
+    assert.notEqual(dispatched('qa', digest).status, 0);
   });
 
-  test('when the previous commit is unknown (first push), then the stack is applied', () => {
-    const zeros = '0'.repeat(40);
-    assert.equal(
-      runPlan(repo, { REF_NAME: 'develop', BEFORE: zeros, GITHUB_SHA: apiOnly }).outputs['infra-changed'],
-      'true',
-    );
+  test('when the plan runs, then nothing decides to skip the stack: no output compares commits', () => {
+    assert.doesNotMatch(plan?.run ?? '', /git diff|BEFORE|infra-changed/);
   });
 });
 
 describe('deploy pipeline', () => {
-  test('when the release starts, then ci, security and a changed stack have passed first', () => {
+  test('when the release starts, then ci, security and pulumi up have passed first', () => {
     const release = job('release');
     assert.deepEqual(needsOf(release).sort(), ['ci', 'infra', 'plan', 'security']);
-    for (const stage of ['plan', 'ci', 'security']) {
+    for (const stage of ['plan', 'ci', 'security', 'infra']) {
       assert.ok(String(release.if).includes(`needs.${stage}.result == 'success'`), `waits for ${stage}`);
     }
-    assert.match(
-      String(release.if),
-      /needs\.infra\.result == 'success' \|\| needs\.infra\.result == 'skipped'/,
-    );
+    assert.doesNotMatch(String(release.if), /skipped/, 'a skipped stack update stops the release');
     assert.match(String(release.if), /^!cancelled\(\)/);
-    assert.equal(job('infra').uses, './.github/workflows/infra.yml');
-    assert.match(String(job('infra').if), /needs\.plan\.outputs\.infra-changed == 'true'/);
+  });
+
+  test('when any deploy runs, then pulumi up runs too (a no-op when nothing changed), so a failed run converges next time', () => {
+    const infraJob = job('infra');
+    assert.equal(infraJob.uses, './.github/workflows/infra.yml');
+    assert.equal(infraJob.if, undefined, 'never skipped');
+    assert.deepEqual(needsOf(infraJob).sort(), ['ci', 'plan', 'security']);
+    assert.equal(infraJob.with?.environment, gha('needs.plan.outputs.environment'));
+    const up = infra.jobs.up;
+    assert.equal(up?.if, "github.event_name != 'pull_request'");
+    assert.equal(up?.steps?.find((step) => step.uses?.startsWith('pulumi/actions@'))?.with?.command, 'up');
     assert.equal(job('ci').uses, './.github/workflows/ci.yml');
     assert.equal(job('security').uses, './.github/workflows/security.yml');
   });
@@ -285,9 +299,31 @@ describe('deploy pipeline', () => {
     }
   });
 
-  test('when helm upgrade runs, then it installs or upgrades atomically with a wait and a timeout, pinned to this image', () => {
-    const words = helmCommand(upgrade?.run, 'upgrade');
-    const used = flags(words);
+  test('when helm upgrade runs, then it is deploy/release.ts with the environment’s values, pinned to the image digest', () => {
+    const [words] = commands(upgrade?.run ?? '');
+    assert.deepEqual(words?.slice(0, 3), ['node', 'deploy/release.ts', 'upgrade']);
+    const option = (name: string) => words?.[words.indexOf(name) + 1];
+    assert.equal(option('--environment'), '$ENVIRONMENT');
+    assert.equal(option('--generated-values'), 'values.generated.yaml');
+    assert.equal(option('--image-repository'), '$IMAGE_REPOSITORY');
+    assert.equal(option('--image-digest'), '$IMAGE_DIGEST');
+    assert.equal(option('--timeout'), '$HELM_TIMEOUT');
+    assert.match(String(deploy.env?.HELM_TIMEOUT), /^\d+m$/);
+    assert.equal(upgrade?.env?.ENVIRONMENT, gha('needs.plan.outputs.environment'));
+    assert.equal(upgrade?.env?.IMAGE_DIGEST, gha('steps.image.outputs.digest'));
+    assert.equal(upgrade?.env?.IMAGE_REPOSITORY, gha('steps.access.outputs.image-repository'));
+  });
+
+  test('when deploy/release.ts builds the upgrade, then it installs or upgrades atomically with a wait, stack values first and the environment’s over them', () => {
+    const args = upgradeArgs({
+      environment: 'production',
+      generatedValues: 'values.generated.yaml',
+      imageRepository: '123456789012.dkr.ecr.us-east-1.amazonaws.com/ingesta-prod',
+      imageTag: 'abc',
+      imageDigest: `sha256:${'ab'.repeat(32)}`,
+      timeout: '10m',
+    });
+    const used = flags(args);
     for (const flag of [
       '--install',
       '--rollback-on-failure',
@@ -299,14 +335,20 @@ describe('deploy pipeline', () => {
       assert.ok(used.includes(flag), `helm upgrade lacks ${flag}`);
     }
     assert.ok(!used.includes('--atomic'), 'Helm 4 renamed --atomic to --rollback-on-failure');
-    assert.equal(words[words.indexOf('--timeout') + 1], '$HELM_TIMEOUT');
-    assert.match(String(deploy.env?.HELM_TIMEOUT), /^\d+m$/);
-    assert.equal(words[words.indexOf('--values') + 1], 'values.generated.yaml');
-    assert.ok(words.includes('image.tag=$GITHUB_SHA'));
-    assert.ok(words.includes('image.digest=$IMAGE_DIGEST'));
-    assert.ok(words.includes('image.repository=$IMAGE_REPOSITORY'));
-    assert.equal(upgrade?.env?.IMAGE_DIGEST, gha('steps.image.outputs.digest'));
-    assert.equal(upgrade?.env?.IMAGE_REPOSITORY, gha('steps.access.outputs.image-repository'));
+    const valuesFiles = args.filter((_, index) => args[index - 1] === '--values');
+    assert.deepEqual(valuesFiles, ['values.generated.yaml', 'deploy/values/production.yaml']);
+    assert.ok(args.includes(`image.digest=sha256:${'ab'.repeat(32)}`));
+    assert.throws(
+      () =>
+        upgradeArgs({
+          environment: 'production',
+          generatedValues: 'v.yaml',
+          imageRepository: 'r',
+          imageTag: 't',
+          imageDigest: '',
+        }),
+      /releases pull by digest/,
+    );
   });
 
   test('when the release fails its checks after a successful upgrade, then the workflow rolls it back to the serving revision', () => {
@@ -448,7 +490,17 @@ describe('helm flags against the pinned Helm 4 binary', () => {
       String(setupHelm?.with?.version).split('.')[0],
       'same Helm major as CI',
     );
-    const calls = deploySteps.flatMap((step) => helmCalls(step.run ?? ''));
+    const releaseCall = [
+      'helm',
+      ...upgradeArgs({
+        environment: 'staging',
+        generatedValues: 'values.generated.yaml',
+        imageRepository: 'r',
+        imageTag: 't',
+        imageDigest: `sha256:${'ab'.repeat(32)}`,
+      }),
+    ];
+    const calls = [...deploySteps.flatMap((step) => helmCalls(step.run ?? '')), releaseCall];
     const subcommands = new Set(calls.map((words) => words[1] ?? ''));
     for (const subcommand of ['upgrade', 'test', 'rollback', 'history'])
       assert.ok(subcommands.has(subcommand), subcommand);
@@ -552,5 +604,127 @@ describe('revision bookkeeping and rollback with a fake helm', () => {
 
     assert.equal(run.status, 0);
     assert.equal(run.calls[0], 'uninstall ingesta --namespace ingesta --wait=watcher --timeout 10m');
+  });
+});
+
+describe('build once, promote by digest', () => {
+  const promote = deploySteps.find((step) => step.id === 'promote');
+  const scratch = mkdtempSync(join(tmpdir(), 'ingesta-promote-'));
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+  const staging = '111122223333.dkr.ecr.us-east-1.amazonaws.com/ingesta-dev';
+  const production = '444455556666.dkr.ecr.us-east-1.amazonaws.com/ingesta-prod';
+  const tree = 'f'.repeat(40);
+  const sha = 'c'.repeat(40);
+  const digest = `sha256:${'ab'.repeat(32)}`;
+
+  /**
+   * Runs the promote step with a fake `aws ecr describe-images` answering from `images` (lines of
+   * "<repository name> <image id> <digest>") and a fake `skopeo` that copies with `copiedDigest`.
+   */
+  function runPromote(env: Record<string, string>, images: string[], copiedDigest = digest) {
+    const dir = mkdtempSync(join(scratch, 'run-'));
+    writeFileSync(join(dir, 'images'), images.map((line) => `${line}\n`).join(''));
+    writeFileSync(
+      join(dir, 'aws'),
+      `#!/bin/bash
+while [ $# -gt 0 ]; do
+  case "$1" in --repository-name) repo="$2"; shift ;; --image-ids) id="$2"; shift ;; esac; shift
+done
+found=$(awk -v r="$repo" -v i="$id" '$1 == r && $2 == i { print $3 }' "${dir}/images")
+[ -n "$found" ] && echo "$found" && exit 0
+echo "ImageNotFoundException" >&2; exit 254
+`,
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(dir, 'skopeo'),
+      `#!/bin/bash
+echo "$*" >> "${dir}/skopeo-calls"
+target="\${@: -1}"; target="\${target#docker://}"; name="\${target#*/}"
+echo "\${name%%:*} imageTag=\${name#*:} ${copiedDigest}" >> "${dir}/images"
+`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(dir, 'output'), '');
+    const result = spawnSync('bash', ['-eo', 'pipefail', '-c', promote?.run ?? 'exit 99'], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${dir}:${process.env.PATH ?? ''}`,
+        GITHUB_OUTPUT: join(dir, 'output'),
+        GITHUB_SHA: sha,
+        GITHUB_RUN_ID: '42',
+        IMAGE_REPOSITORY: production,
+        SOURCE_REPOSITORY: staging,
+        TREE: tree,
+        GIVEN_DIGEST: '',
+        ...env,
+      },
+    });
+    const read = (name: string) => {
+      try {
+        return readFileSync(join(dir, name), 'utf8').trim();
+      } catch {
+        return '';
+      }
+    };
+    return { status: result.status, output: read('output'), copies: read('skopeo-calls') };
+  }
+
+  test('when an image is built, then only for staging: production and dispatches never run docker build', () => {
+    const builders = deploySteps.filter((step) => step.run?.includes('docker build'));
+    assert.equal(builders.length, 1);
+    assert.match(String(builders[0]?.if), /needs\.plan\.outputs\.image-source == 'build'/);
+    const existing = deploySteps.find((step) => step.id === 'existing');
+    assert.match(String(existing?.if), /needs\.plan\.outputs\.image-source == 'build'/);
+    for (const step of deploySteps.filter((candidate) =>
+      /docker push|anchore\/|actions\/attest@/.test(`${candidate.run ?? ''}${candidate.uses ?? ''}`),
+    )) {
+      assert.match(String(step.if), /steps\.(build|push)\.outcome == 'success'/, step.name ?? step.uses);
+    }
+    assert.equal(promote?.if, "needs.plan.outputs.image-source != 'build'");
+    assert.match(deploySteps.find((step) => step.id === 'push')?.run ?? '', /tree-\$TREE/);
+  });
+
+  test('when main is deployed, then the staging image of the same source tree is copied by digest, digest verified', () => {
+    const run = runPromote({ IMAGE_SOURCE: 'promote' }, [
+      `ingesta-dev imageTag=tree-${tree} ${digest}`,
+      `ingesta-dev imageDigest=${digest} ${digest}`,
+    ]);
+    assert.equal(run.status, 0);
+    assert.equal(
+      run.copies,
+      `copy --all --preserve-digests docker://${staging}@${digest} docker://${production}:${sha}`,
+    );
+    assert.deepEqual(run.output.split('\n'), [`digest=${digest}`, `tag=${sha}`]);
+  });
+
+  test('when staging has no image of this source tree, then production fails instead of building one', () => {
+    const run = runPromote({ IMAGE_SOURCE: 'promote' }, []);
+    assert.notEqual(run.status, 0);
+    assert.equal(run.copies, '');
+  });
+
+  test('when the copy would change the digest, then the release stops', () => {
+    const run = runPromote(
+      { IMAGE_SOURCE: 'promote' },
+      [`ingesta-dev imageTag=tree-${tree} ${digest}`, `ingesta-dev imageDigest=${digest} ${digest}`],
+      `sha256:${'cd'.repeat(32)}`,
+    );
+    assert.notEqual(run.status, 0);
+  });
+
+  test('when a digest production ran before is dispatched, then it is rolled back to without a copy', () => {
+    const run = runPromote({ IMAGE_SOURCE: 'given', GIVEN_DIGEST: digest }, [
+      `ingesta-prod imageDigest=${digest} ${digest}`,
+    ]);
+    assert.equal(run.status, 0);
+    assert.equal(run.copies, '');
+    assert.equal(run.output.split('\n')[0], `digest=${digest}`);
+  });
+
+  test('when the upgrade pulls the image, then by the digest resolved here', () => {
+    const image = deploySteps.find((step) => step.id === 'image');
+    assert.equal(image?.env?.PROMOTED, gha('steps.promote.outputs.digest'));
+    assert.equal(upgrade?.env?.IMAGE_DIGEST, gha('steps.image.outputs.digest'));
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { rdsCaBundlePath } from '../../infra/src/database-tls.ts';
 import {
   contextIncludes,
   execForm,
@@ -129,6 +130,34 @@ describe('Dockerfile stages', () => {
     assert.ok(
       ancestry(runtime).some((candidate) => all(candidate, 'WORKDIR').some((dir) => dir.rest === '/app')),
     );
+  });
+});
+
+describe('Dockerfile: database TLS', () => {
+  test('when the pods verify PostgreSQL, then the image ships the RDS CA bundle from AWS, pinned by checksum, where sslrootcert points', () => {
+    const adds = all(runtime, 'ADD');
+    assert.equal(adds.length, 1, 'one ADD: the CA bundle');
+    const [add] = adds as [Instruction];
+    const [url, target] = add.rest.split(/\s+/);
+    assert.equal(url, 'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem');
+    assert.equal(target, rdsCaBundlePath, 'the path infra puts in DATABASE_URL (sslrootcert)');
+    assert.equal(add.flags.chmod, '0444', 'read-only for the non-root user');
+    assert.equal(add.flags.chown, undefined, 'owned by root');
+    const arg = all(runtime, 'ARG').find((instruction) =>
+      instruction.rest.startsWith('RDS_CA_BUNDLE_SHA256='),
+    );
+    assert.match(arg?.rest ?? '', /^RDS_CA_BUNDLE_SHA256=[0-9a-f]{64}$/, 'a pinned sha256');
+    assert.match(
+      add.flags.checksum ?? '',
+      /^sha256:\$\{RDS_CA_BUNDLE_SHA256\}$/,
+      'the build fails when the bundle changes',
+    );
+    const user = runtime.instructions.findIndex((instruction) => instruction.keyword === 'USER');
+    assert.ok(runtime.instructions.indexOf(add) < user, 'added before the image drops root');
+  });
+
+  test('when the bundle is copied into the image, then nothing from the build context can replace it', () => {
+    assert.ok(!contextIncludes(dockerignore, 'certs/rds-global-bundle.pem'));
   });
 });
 

@@ -161,6 +161,16 @@ seccompProfile:
       key: {{ .Values.database.existingSecret.key }}
 {{- end }}
 
+{{/* DATABASE_URL of the jobs that change the schema or roles: the migration role's URL. */}}
+{{- define "ingesta.migrationDatabaseUrlEnv" -}}
+{{- $secret := .Values.database.existingSecret }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret.name }}
+      key: {{ $secret.migrationKey | default $secret.key }}
+{{- end }}
+
 {{/* Probes on the admin port: (dict "root" $ "port" "admin"). */}}
 {{- define "ingesta.probes" -}}
 {{- $probes := .root.Values.probes -}}
@@ -267,12 +277,15 @@ Egress rules: (dict "root" $ "aws" true). DNS and PostgreSQL always; with "aws",
 {{- toYaml $rules }}
 {{- end }}
 
-{{/* Ingress rules for the admin port from the monitoring namespace (Prometheus). */}}
+{{/*
+Ingress rules for the admin port (`port`, a number: the VPC CNI's policy agent has had bugs with
+named ports) from the monitoring namespace (Prometheus).
+*/}}
 {{- define "ingesta.monitoringIngressRules" -}}
-{{- $monitoring := .Values.networkPolicy.monitoring }}
+{{- $monitoring := .root.Values.networkPolicy.monitoring }}
 {{- $peer := dict "namespaceSelector" (dict "matchLabels" (dict "kubernetes.io/metadata.name" $monitoring.namespace)) }}
 {{- with $monitoring.podLabels }}
 {{- $_ := set $peer "podSelector" (dict "matchLabels" .) }}
 {{- end }}
-{{- toYaml (list (dict "from" (list $peer) "ports" (list (dict "protocol" "TCP" "port" "admin")))) }}
+{{- toYaml (list (dict "from" (list $peer) "ports" (list (dict "protocol" "TCP" "port" (int .port))))) }}
 {{- end }}

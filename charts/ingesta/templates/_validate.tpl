@@ -31,6 +31,31 @@ with a clear message instead of producing pods that are killed mid-drain or rede
 {{- if and (not $auth.disabled) (gt (len $authParts) 0) (lt (len $authParts) 3) }}
 {{- fail "auth.issuer, auth.audience and auth.jwksUrl must be set together (or auth.disabled: true)" }}
 {{- end }}
+{{- $binding := $values.api.targetGroupBinding }}
+{{- if $binding.targetGroupArn }}
+{{- $apiShutdown := $values.api.shutdown }}
+{{- $drainSeconds := add $apiShutdown.preStopSleepSeconds (div (add $apiShutdown.timeoutMs 999) 1000) }}
+{{- if lt (int $apiShutdown.preStopSleepSeconds) (int $binding.newConnectionsAfterDeregistrationSeconds) }}
+{{- fail (printf "api.shutdown.preStopSleepSeconds (%d) must be at least api.targetGroupBinding.newConnectionsAfterDeregistrationSeconds (%d): the NLB still opens connections to a deregistering pod that long, and they would be refused" (int $apiShutdown.preStopSleepSeconds) (int $binding.newConnectionsAfterDeregistrationSeconds)) }}
+{{- end }}
+{{- if lt (int $binding.deregistrationDelaySeconds) (int $drainSeconds) }}
+{{- fail (printf "api.targetGroupBinding.deregistrationDelaySeconds (%d) must be at least preStopSleepSeconds + timeoutMs (%d s): the target would leave the NLB while the pod still serves" (int $binding.deregistrationDelaySeconds) (int $drainSeconds)) }}
+{{- end }}
+{{- end }}
+{{- $externalSecret := $values.database.externalSecret }}
+{{- if and $externalSecret.enabled (not $externalSecret.force) (not (.Capabilities.APIVersions.Has "external-secrets.io/v1/ExternalSecret")) }}
+{{- fail "database.externalSecret.enabled is true but the external-secrets.io/v1 ExternalSecret CRD is not installed: the migration Job would wait for a Secret nobody creates. Install the External Secrets Operator, set database.externalSecret.force (rendering without a cluster), or turn it off and create the Secret database.existingSecret names" }}
+{{- end }}
+{{- $databaseSecret := $values.database.existingSecret }}
+{{- if and $values.database.appRole.enabled (or (not $databaseSecret.migrationKey) (eq $databaseSecret.migrationKey $databaseSecret.key)) }}
+{{- fail "database.appRole.enabled needs database.existingSecret.migrationKey, a key other than existingSecret.key: migrations run as the owner role, the app as its own login" }}
+{{- end }}
+{{- if and $values.database.appRole.enabled (not $values.migrations.enabled) }}
+{{- fail "database.appRole.enabled needs migrations.enabled: the database-roles hook runs after the migrations, with their ServiceAccount" }}
+{{- end }}
+{{- if and $values.database.externalSecret.enabled $databaseSecret.migrationKey (not $values.database.externalSecret.migrationRemoteProperty) }}
+{{- fail "database.existingSecret.migrationKey is set but database.externalSecret.migrationRemoteProperty is not: the ExternalSecret would not create that key" }}
+{{- end }}
 {{- if and $values.database.externalSecret.enabled (not $values.database.externalSecret.remoteKey) }}
 {{- fail "database.externalSecret.remoteKey is required when database.externalSecret.enabled is true" }}
 {{- end }}

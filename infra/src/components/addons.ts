@@ -1,6 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClusterConfig } from '../config.ts';
+import { kubePrometheusStackValues, monitoringNamespace, monitoringRelease } from '../monitoring.ts';
 import { type ClusterOidc, irsaRole } from './identity.ts';
 
 export interface ClusterAddonsArgs extends ClusterOidc {
@@ -152,15 +153,13 @@ export class ClusterAddons extends pulumi.ComponentResource {
       new k8s.helm.v3.Release(
         `${name}-monitoring`,
         {
-          name: 'kube-prometheus-stack',
+          name: monitoringRelease,
           chart: 'kube-prometheus-stack',
           version: versions.kubePrometheusStack,
           repositoryOpts: { repo: 'https://prometheus-community.github.io/helm-charts' },
-          namespace: 'monitoring',
+          namespace: monitoringNamespace,
           createNamespace: true,
-          values: {
-            grafana: { sidecar: { dashboards: { enabled: true, searchNamespace: 'ALL' } } },
-          },
+          values: kubePrometheusStackValues,
         },
         k8sOpts,
       );

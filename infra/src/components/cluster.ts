@@ -49,6 +49,9 @@ export class Cluster extends pulumi.ComponentResource {
   readonly nodeSecurityGroupId: pulumi.Output<string>;
   readonly provider: k8s.Provider;
   readonly appNamespace: string;
+  /** Role of the nodes; Karpenter launches its nodes with it too (the node group's access entry covers them). */
+  readonly nodeRoleName: pulumi.Output<string>;
+  readonly nodeRoleArn: pulumi.Output<string>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super('ingesta:cluster:Cluster', name, {}, opts);
@@ -99,6 +102,8 @@ export class Cluster extends pulumi.ComponentResource {
         publicAccessCidrs: args.publicAccessCidrs,
         encryptionConfigKeyArn: secretsKey.arn,
         enabledClusterLogTypes: ['api', 'audit', 'authenticator'],
+        // The VPC CNI's network policy agent: without it NetworkPolicies are stored but not enforced.
+        vpcCniOptions: { enableNetworkPolicy: true },
       },
       parent,
     );
@@ -218,6 +223,8 @@ export class Cluster extends pulumi.ComponentResource {
     this.oidcIssuer = cluster.oidcIssuer;
     this.nodeSecurityGroupId = cluster.nodeSecurityGroupId;
     this.provider = provider;
+    this.nodeRoleName = nodeRole.name;
+    this.nodeRoleArn = nodeRole.arn;
     this.registerOutputs({ name: this.name, oidcProviderArn: this.oidcProviderArn });
   }
 }

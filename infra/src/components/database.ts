@@ -1,6 +1,8 @@
+import { createHmac } from 'node:crypto';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { DatabaseConfig } from '../config.ts';
+import { rdsCaBundlePath, verifyingSslModes } from '../database-tls.ts';
 import { policyDocument } from '../policy.ts';
 
 export interface DatabaseArgs extends DatabaseConfig {
@@ -48,7 +50,17 @@ export function databaseUrl(args: {
   sslMode: string;
 }): string {
   const credentials = `${encodeURIComponent(args.username)}:${encodeURIComponent(args.password)}`;
-  return `postgres://${credentials}@${args.host}:${args.port}/${encodeURIComponent(args.database)}?sslmode=${args.sslMode}`;
+  // node-postgres reads sslrootcert as libpq does: the CA bundle the image ships.
+  const rootCert = verifyingSslModes.includes(args.sslMode) ? `&sslrootcert=${rdsCaBundlePath}` : '';
+  return `postgres://${credentials}@${args.host}:${args.port}/${encodeURIComponent(args.database)}?sslmode=${args.sslMode}${rootCert}`;
+}
+
+/** Login of the API and consumer once database.appRole is on: DML on ingesta's tables only. */
+export const appUsername = 'ingesta_app_login';
+
+/** A password derived from the master password for one role: HMAC-SHA256, URL-safe base64. */
+export function derivedPassword(masterPassword: string, role: string): string {
+  return createHmac('sha256', masterPassword).update(`ingesta:${role}`).digest('base64url');
 }
 
 /**
@@ -71,6 +83,8 @@ export class Database extends pulumi.ComponentResource {
   readonly urlSecretName: pulumi.Output<string>;
   /** JSON property of the URL secret holding the URL (chart: database.externalSecret.remoteProperty). */
   readonly urlSecretProperty = 'url';
+  /** Property of the least-privilege app login's URL (database.appRole in the chart). */
+  readonly appUrlSecretProperty = 'appUrl';
   readonly keyArn: pulumi.Output<string>;
   readonly allocatedStorageGb: number;
   readonly maxConnections: number;
@@ -221,7 +235,25 @@ export class Database extends pulumi.ComponentResource {
           database: args.databaseName,
           sslMode: args.sslMode,
         });
-        return JSON.stringify({ url, host, port, dbname: args.databaseName, username: credentials.username });
+        // The least-privilege login the chart's database-roles hook creates (database.appRole): its
+        // password is derived from the master password, so it is stable across `pulumi up` and
+        // changes only with it, without a random-value provider.
+        const appUrl = databaseUrl({
+          username: appUsername,
+          password: derivedPassword(credentials.password, appUsername),
+          host,
+          port,
+          database: args.databaseName,
+          sslMode: args.sslMode,
+        });
+        return JSON.stringify({
+          url,
+          appUrl,
+          host,
+          port,
+          dbname: args.databaseName,
+          username: credentials.username,
+        });
       });
     new aws.secretsmanager.SecretVersion(
       `${name}-url`,

@@ -18,6 +18,15 @@ export interface EdgeArgs extends EdgeConfig {
 /** The API's ports (chart: api.port and api.adminPort). */
 export const apiPorts = { http: 8080, admin: 9464 };
 
+/**
+ * Deregistration delay of the API target group, in seconds. An NLB IP target keeps receiving new
+ * connections for about 120 s after deregistration starts, whatever this delay (measured in
+ * aws-load-balancer-controller #2366 and #3270), so API pods sleep 130 s in preStop, then drain
+ * for up to 20 s (SHUTDOWN_TIMEOUT_MS). The target stays draining for both (130 + 20 = 150 s):
+ * the NLB never drops a pod that still answers. The chart checks its values against this output.
+ */
+export const apiDeregistrationDelaySec = 150;
+
 /** Routes of the public API and the scope each requires (DESIGN.md; the API checks them again). */
 export const apiRoutes = [
   { routeKey: 'POST /v1/events', scopes: ['events:write'] },
@@ -152,8 +161,8 @@ export class Edge extends pulumi.ComponentResource {
         targetType: 'ip',
         protocol: 'TCP',
         port: apiPorts.http,
-        // Shorter than a pod's drain (preStop sleep 15 s + shutdown 20 s): connections end first.
-        deregistrationDelay: 30,
+        // The target stays draining until its pod has exited (see apiDeregistrationDelaySec).
+        deregistrationDelay: apiDeregistrationDelaySec,
         healthCheck: {
           protocol: 'HTTP',
           port: String(apiPorts.admin),

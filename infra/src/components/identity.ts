@@ -205,6 +205,16 @@ export class DeployIdentity extends pulumi.ComponentResource {
       },
       { Sid: 'FindCluster', Effect: 'Allow', Action: 'eks:DescribeCluster', Resource: clusterArn },
     ];
+    if (args.github.promotionSourceRepositoryArn) {
+      // Production deploys the image staging built: it reads that repository, never writes it.
+      // (Across accounts, the source repository's policy must also allow this role.)
+      statements.push({
+        Sid: 'PullPromotedImages',
+        Effect: 'Allow',
+        Action: ['ecr:BatchGetImage', 'ecr:DescribeImages', 'ecr:GetDownloadUrlForLayer'],
+        Resource: args.github.promotionSourceRepositoryArn,
+      });
+    }
     if (args.github.stateBucket) {
       // A self-managed backend: `pulumi stack output` reads this stack's checkpoint, nothing else.
       const bucket = `arn:aws:s3:::${args.github.stateBucket}`;
