@@ -62,7 +62,13 @@ export function createShutdown(options: { log: Logger; timeoutMs: number; steps:
   };
 }
 
-/** Wires SIGTERM/SIGINT to the shutdown and exits with its code. A second signal exits at once. */
+/**
+ * The signals that end a process: SIGTERM (Kubernetes, process managers), SIGINT (Ctrl-C) and SIGHUP
+ * (the terminal closed), whose default would end it without draining.
+ */
+export const shutdownSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/** Wires the shutdown signals to the shutdown and exits with its code. A second signal exits at once. */
 export function exitOnSignals(shutdown: Shutdown, log: Logger): void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (shutdown.started) {
@@ -71,6 +77,21 @@ export function exitOnSignals(shutdown: Shutdown, log: Logger): void {
     }
     void shutdown.run(signal).then((code) => process.exit(code));
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  for (const signal of shutdownSignals) process.on(signal, onSignal);
+}
+
+/**
+ * Shuts down when the parent process goes away without signalling this one: `npm start` killed with
+ * SIGTERM exits without passing the signal on, and its child would be left running, reparented.
+ * Checks every `intervalMs` (default 250) on an unreferenced timer.
+ */
+export function exitWhenOrphaned(shutdown: Shutdown, log: Logger, intervalMs = 250): void {
+  const parentPid = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parentPid || shutdown.started) return;
+    clearInterval(timer);
+    log.info({ parentPid }, 'parent process exited');
+    void shutdown.run('parent exited').then((code) => process.exit(code));
+  }, intervalMs);
+  timer.unref();
 }
