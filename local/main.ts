@@ -105,6 +105,7 @@ try {
     topicArn: queues.topicArn,
     queueUrl: queues.queueUrl,
     dlqUrl: queues.dlqUrl,
+    postgres: { pid: postgres.pid, port: Number(new URL(postgres.url).port) },
     dataDir: postgres.persistent ? postgres.dataDir : undefined,
   });
   steps.unshift({ name: 'remove state file', run: () => state.remove() });

@@ -17,6 +17,7 @@ export interface LocalStackState {
   topicArn: string;
   queueUrl: string;
   dlqUrl: string;
+  postgres: { pid: number | undefined; port: number };
   /** Set when the database is kept across runs. */
   dataDir: string | undefined;
 }

@@ -68,13 +68,25 @@ export function createShutdown(options: { log: Logger; timeoutMs: number; steps:
  */
 export const shutdownSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
-/** Wires the shutdown signals to the shutdown and exits with its code. A second signal exits at once. */
+/**
+ * A signal this soon after the first is the same request, delivered twice: a Ctrl-C reaches both
+ * `npm start` and its child, and npm passes its copy on.
+ */
+const repeatWindowMs = 1_000;
+
+/**
+ * Wires the shutdown signals to the shutdown and exits with its code. A second signal, later than a
+ * repeat of the first, exits at once.
+ */
 export function exitOnSignals(shutdown: Shutdown, log: Logger): void {
+  let firstAtMs = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (shutdown.started) {
+      if (performance.now() - firstAtMs < repeatWindowMs) return;
       log.warn({ signal }, 'second signal, exiting now');
       process.exit(1);
     }
+    firstAtMs = performance.now();
     void shutdown.run(signal).then((code) => process.exit(code));
   };
   for (const signal of shutdownSignals) process.on(signal, onSignal);
