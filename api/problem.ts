@@ -136,8 +136,7 @@ function explainIssues(req: Request, issues: ValidatorIssue[]): ValidatorIssue[]
     return [
       {
         path: '/body',
-        message:
-          'is empty: send a CloudEvent as JSON with at least specversion "1.0", id, source and type',
+        message: 'is empty: send a CloudEvent as JSON with at least specversion "1.0", id, source and type',
         errorCode: 'required.openapi.validation',
       },
     ];
