@@ -58,7 +58,7 @@ const env = {
   INGEST_DLQ_URL: queues.dlqUrl,
   // Local mode is the one place auth is off by default (the API warns loudly at start); AUTH_* turn it on.
   AUTH_DISABLED: process.env.AUTH_DISABLED ?? (process.env.AUTH_JWKS_URL ? 'false' : 'true'),
-  // Local data is throwaway: a quicker drain than the production default.
+  // On a workstation: a quicker drain than the production default.
   SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs),
 };
 const apiConfig = loadConfigOrExit('api', env);
