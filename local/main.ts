@@ -9,7 +9,7 @@ import { localBanner } from './banner.ts';
 import { removeStaleTemporaryDirs, startEmbeddedPostgres } from './embedded-postgres.ts';
 import type { LocalMessaging } from './emulator.ts';
 import { writeStateFile } from './state-file.ts';
-import { startWorker } from './worker-thread.ts';
+import { siblingModule, startWorker } from './worker-thread.ts';
 
 /**
  * `npm start`: ingesta on one machine with nothing configured. A real PostgreSQL (embedded) and the
@@ -33,7 +33,11 @@ if (staleDirs.length > 0) log.info({ dirs: staleDirs }, 'removed temporary datab
 log.info({ dataDir: dataDir ?? 'temporary' }, 'starting embedded PostgreSQL and the SNS/SQS emulator');
 const [postgres, messaging] = await Promise.all([
   startEmbeddedPostgres({ dataDir }),
-  startWorker<Omit<LocalMessaging, 'stop'>>(new URL('./emulator-worker.ts', import.meta.url), 'emulator', {}),
+  startWorker<Omit<LocalMessaging, 'stop'>>(
+    siblingModule('emulator-worker', import.meta.url),
+    'emulator',
+    {},
+  ),
 ]);
 // Filled in as parts start, ahead of the emulator and the database, which stop last: whatever fails
 // from here on still stops what was started.
@@ -80,7 +84,7 @@ try {
   const api = await startApi(apiConfig, log.child({ component: 'api' }), { host });
   beforeBackends(...api.shutdownSteps.map((s) => ({ ...s, name: `api: ${s.name}` })));
   const consumer = await startWorker<{ adminPort: number }>(
-    new URL('./consumer-worker.ts', import.meta.url),
+    siblingModule('consumer-worker', import.meta.url),
     'consumer',
     { env: consumerEnv },
   );

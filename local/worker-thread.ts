@@ -19,6 +19,11 @@ export interface RunningWorker<T> {
   onFailure(listener: (err: Error) => void): void;
 }
 
+/** A module next to `base` by name, with `base`'s extension: `.ts` from source, `.js` once built. */
+export function siblingModule(name: string, base: string): URL {
+  return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
+}
+
 /** Starts `file` in a worker thread with `workerData`; resolves once it is ready. */
 export async function startWorker<T>(
   file: URL,
