@@ -128,6 +128,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   const initialised = existsSync(join(databaseDir, 'PG_VERSION'));
   const port = await freePort();
   const password = 'ingesta-local';
+  // PostgreSQL's last words, for the error when it does not start (a data directory in use, say).
+  const lastLines: string[] = [];
+  const remember = (line: unknown) => {
+    options.onLog?.(line);
+    lastLines.push(String(line).trim());
+    if (lastLines.length > 5) lastLines.shift();
+  };
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -137,8 +144,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     createPostgresUser: isRoot,
     // A throwaway cluster need not survive a power cut; a kept one must.
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', ...(persistent ? [] : ['-c', 'fsync=off'])],
-    onLog: options.onLog ?? (() => {}),
-    onError: options.onLog ?? (() => {}),
+    onLog: remember,
+    onError: remember,
   });
   const removeTemporary = () => {
     if (!persistent) rmSync(dir, { recursive: true, force: true });
@@ -159,9 +166,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
       await exited;
     }
     removeTemporary();
-    throw new Error(`embedded PostgreSQL failed to start in ${databaseDir}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    const reason = err instanceof Error ? err.message : 'it exited while starting';
+    throw new Error(
+      `embedded PostgreSQL failed to start in ${databaseDir}: ${reason}\n${lastLines.join('\n')}`,
+      { cause: err },
+    );
   }
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/ingesta`,

@@ -31,25 +31,34 @@ const dataDir = args['data-dir'] ?? settings.local.dataDir;
 const staleDirs = removeStaleTemporaryDirs();
 if (staleDirs.length > 0) log.info({ dirs: staleDirs }, 'removed temporary databases of earlier runs');
 log.info({ dataDir: dataDir ?? 'temporary' }, 'starting embedded PostgreSQL and the SNS/SQS emulator');
-const [postgres, messaging] = await Promise.all([
-  startEmbeddedPostgres({ dataDir }),
-  startWorker<Omit<LocalMessaging, 'stop'>>(
-    siblingModule('emulator-worker', import.meta.url),
-    'emulator',
-    {},
-  ),
-]);
-// Filled in as parts start, ahead of the emulator and the database, which stop last: whatever fails
-// from here on still stops what was started.
+const postgresStarting = startEmbeddedPostgres({ dataDir });
+const messagingStarting = startWorker<Omit<LocalMessaging, 'stop'>>(
+  siblingModule('emulator-worker', import.meta.url),
+  'emulator',
+  {},
+);
+/** Stops a part once its start has ended; one that failed to start has nothing to stop. */
+const stopWhenStarted = (starting: Promise<{ stop(): Promise<void> }>) => async () => {
+  const part = await starting.catch(() => undefined);
+  await part?.stop();
+};
+// Filled in as parts start, ahead of the emulator and the database, which stop last. Registered
+// before anything has started: a signal or a failure at any point still stops what was started.
 const steps: ShutdownStep[] = [
-  { name: 'stop SNS/SQS emulator', run: () => messaging.stop() },
-  { name: 'stop embedded PostgreSQL', run: () => postgres.stop() },
+  { name: 'stop SNS/SQS emulator', run: stopWhenStarted(messagingStarting) },
+  { name: 'stop embedded PostgreSQL', run: stopWhenStarted(postgresStarting) },
 ];
 const beforeBackends = (...started: ShutdownStep[]) => steps.splice(steps.length - 2, 0, ...started);
 const shutdownTimeoutMs = Math.min(settings.shutdownTimeoutMs, 10_000);
 const stopped = createShutdown({ log, timeoutMs: shutdownTimeoutMs, steps });
 exitOnSignals(stopped, log);
 exitWhenOrphaned(stopped, log);
+const failedToStart = async (err: unknown): Promise<never> => {
+  log.fatal({ err }, 'local mode failed to start');
+  await stopped.run('failed to start');
+  process.exit(1);
+};
+const [postgres, messaging] = await Promise.all([postgresStarting, messagingStarting]).catch(failedToStart);
 
 const { ready: queues } = messaging;
 const env = {
@@ -138,7 +147,5 @@ try {
     }),
   );
 } catch (err) {
-  log.fatal({ err }, 'local mode failed to start');
-  await stopped.run('failed to start');
-  process.exit(1);
+  await failedToStart(err);
 }
