@@ -48,15 +48,18 @@ test('when started with nothing configured, then the printed curl commands store
     }
     assert.deepEqual(found && { id: found.id, source: found.source }, { id: sent.id, source: sent.source });
   } finally {
-    child.kill('SIGINT');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0, 'Ctrl-C drains and exits 0');
-    assert.deepEqual(
-      readdirSync(tmp).filter((n) => n.startsWith('ingesta-pg-')),
-      [],
-      'the temporary database is removed',
-    );
-    assert.deepEqual(readdirSync(stateDir(tmp)), [], 'the state file is removed');
-    rmSync(tmp, { recursive: true, force: true });
+    try {
+      child.kill('SIGINT');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, 'Ctrl-C drains and exits 0');
+      assert.deepEqual(
+        readdirSync(tmp).filter((n) => n.startsWith('ingesta-pg-')),
+        [],
+        'the temporary database is removed',
+      );
+      assert.deepEqual(readdirSync(stateDir(tmp)), [], 'the state file is removed');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   }
 });
