@@ -181,6 +181,6 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, res) => {
     sendProblem(res, { status: 404, code: 'NOT_FOUND', detail: `no route for ${req.method} ${req.path}` });
   });
-  app.use(problemMiddleware(log));
+  app.use(problemMiddleware(log, { openApiDocument, maxBatchBodyBytes }));
   return app;
 }

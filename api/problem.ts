@@ -1,5 +1,6 @@
 import { trace } from '@opentelemetry/api';
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import { maxEventBytes } from '../platform/cloud-event.ts';
 import { AppError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 
@@ -55,10 +56,16 @@ export function sendProblem(
   res.status(rest.status).type('application/problem+json').send(JSON.stringify(body));
 }
 
+interface ValidatorIssue {
+  path?: string;
+  message?: string;
+  errorCode?: string;
+}
+
 interface ValidatorError {
   status: number;
   message?: string;
-  errors?: { path?: string; message?: string; errorCode?: string }[];
+  errors?: ValidatorIssue[];
 }
 
 interface BodyParserError {
@@ -79,11 +86,108 @@ const isValidatorError = (err: unknown): err is ValidatorError =>
   typeof (err as ValidatorError).status === 'number' &&
   Array.isArray((err as ValidatorError).errors);
 
+export interface ProblemOptions {
+  /** The API's OpenAPI document: a 415 names the content types the route accepts. */
+  openApiDocument?: Record<string, unknown>;
+  /** Largest batch body, in bytes, named by a 413 BATCH_TOO_LARGE. */
+  maxBatchBodyBytes?: number;
+}
+
+/** "POST /v1/events" → the request body media types the document declares for it. */
+export function requestMediaTypes(document: Record<string, unknown> = {}): Map<string, string[]> {
+  const types = new Map<string, string[]>();
+  const paths = (document.paths ?? {}) as Record<
+    string,
+    Record<string, { requestBody?: { content?: object } }>
+  >;
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const content = operation?.requestBody?.content;
+      if (content) types.set(`${method.toUpperCase()} ${path}`, Object.keys(content));
+    }
+  }
+  return types;
+}
+
+const formatBytes = (bytes: number) =>
+  bytes % (1024 * 1024) === 0
+    ? `${bytes} bytes (${bytes / 1024 / 1024} MiB)`
+    : bytes % 1024 === 0
+      ? `${bytes} bytes (${bytes / 1024} KiB)`
+      : `${bytes} bytes`;
+
+const dateTimeExample = '2026-12-08T10:00:00Z';
+
+/**
+ * The validator's messages, rewritten where they do not say what to change: the CloudEvents
+ * version, an empty body, a query parameter given twice, a date-time whose "+" became a space.
+ */
+function explainIssues(req: Request, issues: ValidatorIssue[]): ValidatorIssue[] {
+  const body: unknown = req.body;
+  const emptyBody =
+    body === undefined ||
+    body === null ||
+    (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
+  if (
+    emptyBody &&
+    issues.length > 0 &&
+    issues.every((i) => i.errorCode?.startsWith('required.') && /^\/body(\/[^/]+)?$/.test(i.path ?? ''))
+  ) {
+    return [
+      {
+        path: '/body',
+        message: 'is empty: send a CloudEvent as JSON with at least specversion "1.0", id, source and type',
+        errorCode: 'required.openapi.validation',
+      },
+    ];
+  }
+  const query = req.query as Record<string, unknown>;
+  return issues.map((issue) => {
+    const path = issue.path ?? '';
+    if (/^\/body(\/\d+)?\/specversion$/.test(path) && issue.errorCode?.startsWith('const.')) {
+      return { ...issue, message: 'must be "1.0", the CloudEvents version ingesta accepts' };
+    }
+    const queryName = /^\/query\/([^/]+)$/.exec(path)?.[1];
+    if (queryName !== undefined) {
+      const value = query[queryName];
+      if (Array.isArray(value)) {
+        return { ...issue, message: `is given ${value.length} times: give "${queryName}" once` };
+      }
+      if (issue.errorCode?.startsWith('format.') && /date-time/.test(issue.message ?? '')) {
+        const hint =
+          typeof value === 'string' && value.includes(' ')
+            ? `; "${value}" has a space where the URL had "+" (a "+" in a query means a space): percent-encode it as %2B`
+            : ', with "+" in an offset percent-encoded as %2B';
+        return { ...issue, message: `must be an RFC 3339 date-time such as ${dateTimeExample}${hint}` };
+      }
+    }
+    return issue;
+  });
+}
+
+/** What a 415 says: the content type sent, and those the route accepts. */
+function unsupportedMediaType(req: Request, accepted: string[] | undefined): string {
+  const sent = req.get('content-type');
+  const what = sent
+    ? `content type "${sent}" is not accepted${
+        sent.startsWith('application/x-www-form-urlencoded')
+          ? ' (curl -d sends it unless a content-type header is given)'
+          : ''
+      }`
+    : 'the request has no content-type header';
+  return accepted && accepted.length > 0 ? `${what}; send one of: ${accepted.join(', ')}` : what;
+}
+
 /**
  * The one error middleware: operational errors become problem+json with a stable code; anything else
  * is a bug, logged with its stack and answered as a bare 500 without internals.
  */
-export function problemMiddleware(log: Logger): ErrorRequestHandler {
+export function problemMiddleware(log: Logger, options: ProblemOptions = {}): ErrorRequestHandler {
+  const mediaTypes = requestMediaTypes(options.openApiDocument);
+  const acceptedTypes = (req: Request) =>
+    mediaTypes.get(
+      `${req.method} ${(req as { openapi?: { openApiRoute?: string } }).openapi?.openApiRoute ?? req.path}`,
+    ) ?? mediaTypes.get(`${req.method} ${req.path}`);
   return (err, req, res, _next) => {
     // The request's own logger once the request context has run: its lines carry the request id.
     const requestLog = req.id ? req.log : log;
@@ -110,7 +214,9 @@ export function problemMiddleware(log: Logger): ErrorRequestHandler {
         return sendProblem(res, {
           status: 413,
           code: batch ? 'BATCH_TOO_LARGE' : 'EVENT_TOO_LARGE',
-          detail: batch ? 'the batch body is over the size limit' : 'the event is over 200 KiB',
+          detail: batch
+            ? `the batch body is over ${options.maxBatchBodyBytes ? formatBytes(options.maxBatchBodyBytes) : 'the size limit'}: send its events in smaller batches`
+            : `the event is over ${formatBytes(maxEventBytes)} serialized`,
           instance,
         });
       }
@@ -138,13 +244,29 @@ export function problemMiddleware(log: Logger): ErrorRequestHandler {
         instance,
       });
     }
+    if (isValidatorError(err) && err.status === 415) {
+      const accepted = acceptedTypes(req);
+      const detail = unsupportedMediaType(req, accepted);
+      if (accepted) res.setHeader('Accept-Post', accepted.join(', '));
+      return sendProblem(res, {
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        detail,
+        instance,
+        errors: [{ path: req.path, message: detail }],
+      });
+    }
     if (isValidatorError(err) && err.status >= 400 && err.status < 500) {
+      const issues = err.status === 400 ? explainIssues(req, err.errors ?? []) : (err.errors ?? []);
       return sendProblem(res, {
         status: err.status,
         code: codesByStatus[err.status] ?? 'INVALID_REQUEST',
-        detail: err.message ?? 'invalid request',
+        detail:
+          err.status === 400 && issues.length > 0
+            ? issues.map((i) => `request${i.path ?? ''} ${i.message ?? ''}`).join(', ')
+            : (err.message ?? 'invalid request'),
         instance,
-        errors: (err.errors ?? []).map((e) => ({ path: e.path, message: e.message, errorCode: e.errorCode })),
+        errors: issues.map((e) => ({ path: e.path, message: e.message, errorCode: e.errorCode })),
       });
     }
     // Other client errors raised by Express or its parsers (e.g. a malformed percent-encoding).

@@ -54,6 +54,26 @@ export function receiveBackoffMs(failures: number, random: () => number = Math.r
  * messages are not received (and their receive count not spent) during an outage, so a transient
  * failure never walks them into the DLQ.
  */
+/** What ends a poll: its batch handled, an empty receive, or a failed (or aborted) one. */
+const pollEndEvents = ['response_processed', 'empty', 'error', 'timeout_error', 'processing_error'] as const;
+
+/**
+ * Resolves once the poller's receive and the batch it returned, if any, have finished. sqs-consumer
+ * clears `isPolling` just after the event that ends a poll, hence the check on the next turn.
+ */
+function pollSettled(poller: Consumer): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (poller.status.isPolling) return;
+      for (const event of pollEndEvents) poller.off(event, onEnd);
+      resolve();
+    };
+    const onEnd = () => setImmediate(check);
+    for (const event of pollEndEvents) poller.on(event, onEnd);
+    check();
+  });
+}
+
 export function createConsumer(options: ConsumerOptions): EventConsumer {
   const { metrics, log } = options;
   const handleTimeoutMs = options.handleTimeoutMs ?? options.visibilityTimeoutSec * 900;
@@ -96,7 +116,8 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
       messageAttributeNames: ['All'],
       // The handler acknowledges itself, after COMMIT; an aborted poll must not cancel those deletes.
       shouldDeleteMessages: false,
-      pollingCompleteWaitTimeMs: options.stopTimeoutMs,
+      // stop() waits for the poll itself (pollSettled): sqs-consumer's own wait checks once a second.
+      pollingCompleteWaitTimeMs: 0,
       preReceiveMessageCallback: async () => {
         if (outage) await outage;
         if (stopping) throw new Error('consumer stopping');
@@ -154,16 +175,20 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
     },
     async stop() {
       stopping = true;
-      await Promise.all(
-        pollers.map(
-          (poller) =>
-            new Promise<void>((resolve) => {
-              if (!poller.status.isRunning) return resolve();
-              poller.once('stopped', () => resolve());
-              poller.stop({ abort: true });
-            }),
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, options.stopTimeoutMs);
+      });
+      await Promise.race([
+        Promise.all(
+          pollers.map((poller) => {
+            poller.stop({ abort: true });
+            return pollSettled(poller);
+          }),
         ),
-      );
+        deadline,
+      ]);
+      clearTimeout(timer);
     },
     lastPollAt: () => lastPollAt,
     isPaused: () => outage !== undefined,

@@ -93,6 +93,10 @@ export const configVariables = {
   MAX_EVENT_LOOP_LAG_MS: {
     description: 'Load shedding: 503 while event-loop lag exceeds this, in ms. Default 500.',
   },
+  INGESTA_DATA_DIR: {
+    description:
+      'npm start only: keep the embedded PostgreSQL cluster in this directory across restarts (created on first use; migrations run at each start). Unset: a temporary one, removed at exit.',
+  },
   OTEL_SERVICE_NAME: {
     description: 'Service name on traces (read by the OpenTelemetry SDK). Default ingesta.',
   },
@@ -157,6 +161,7 @@ const schema = z.object({
   TRUST_PROXY_HOPS: int(0, 10).default(0),
   MAX_IN_FLIGHT_REQUESTS: int(1, 100_000).default(256),
   MAX_EVENT_LOOP_LAG_MS: int(10, 60_000).default(500),
+  INGESTA_DATA_DIR: z.string().min(1).optional(),
   OTEL_SERVICE_NAME: z.string().optional(),
   OTEL_TRACES_EXPORTER: z.string().optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
@@ -204,6 +209,11 @@ export interface Config {
     pollers: number;
     stallAfterSec: number;
     queueMetricsIntervalMs: number;
+  };
+  /** `npm start` only. */
+  local: {
+    /** Where the embedded PostgreSQL cluster is kept; undefined: a temporary one. */
+    dataDir: string | undefined;
   };
 }
 
@@ -333,5 +343,6 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       stallAfterSec: v.CONSUMER_STALL_AFTER_SEC,
       queueMetricsIntervalMs: v.QUEUE_METRICS_INTERVAL_MS,
     },
+    local: { dataDir: v.INGESTA_DATA_DIR },
   };
 }

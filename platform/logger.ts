@@ -1,5 +1,5 @@
 import { trace } from '@opentelemetry/api';
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -7,8 +7,16 @@ export type { Logger } from 'pino';
  * JSON logs, fields first. Every line written inside an active span carries its `trace_id` and
  * `span_id`, so a log line leads to its trace. Credentials are redacted; payloads are never logged.
  */
-export function createLogger(options: { level: string; name: string }): Logger {
-  return pino({
+export function createLogger(options: {
+  level: string;
+  name: string;
+  /**
+   * Where lines go. Default: file descriptor 1, written synchronously. Local mode passes
+   * `process.stdout`, whose write errors (a terminal that hung up) it can ignore.
+   */
+  destination?: DestinationStream;
+}): Logger {
+  const settings: LoggerOptions = {
     name: options.name,
     level: options.level,
     base: { service: options.name },
@@ -31,5 +39,6 @@ export function createLogger(options: { level: string; name: string }): Logger {
       const { traceId, spanId } = span.spanContext();
       return { trace_id: traceId, span_id: spanId };
     },
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }

@@ -62,15 +62,48 @@ export function createShutdown(options: { log: Logger; timeoutMs: number; steps:
   };
 }
 
-/** Wires SIGTERM/SIGINT to the shutdown and exits with its code. A second signal exits at once. */
+/**
+ * The signals that end a process: SIGTERM (Kubernetes, process managers), SIGINT (Ctrl-C) and SIGHUP
+ * (the terminal closed), whose default would end it without draining.
+ */
+export const shutdownSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/**
+ * A signal this soon after the first is the same request, delivered twice: a Ctrl-C reaches both
+ * `npm start` and its child, and npm passes its copy on.
+ */
+const repeatWindowMs = 1_000;
+
+/**
+ * Wires the shutdown signals to the shutdown and exits with its code. A second signal, later than a
+ * repeat of the first, exits at once.
+ */
 export function exitOnSignals(shutdown: Shutdown, log: Logger): void {
+  let firstAtMs = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (shutdown.started) {
+      if (performance.now() - firstAtMs < repeatWindowMs) return;
       log.warn({ signal }, 'second signal, exiting now');
       process.exit(1);
     }
+    firstAtMs = performance.now();
     void shutdown.run(signal).then((code) => process.exit(code));
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  for (const signal of shutdownSignals) process.on(signal, onSignal);
+}
+
+/**
+ * Shuts down when the parent process goes away without signalling this one: `npm start` killed with
+ * SIGTERM exits without passing the signal on, and its child would be left running, reparented.
+ * Checks every `intervalMs` (default 250) on an unreferenced timer.
+ */
+export function exitWhenOrphaned(shutdown: Shutdown, log: Logger, intervalMs = 250): void {
+  const parentPid = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parentPid || shutdown.started) return;
+    clearInterval(timer);
+    log.info({ parentPid }, 'parent process exited');
+    void shutdown.run('parent exited').then((code) => process.exit(code));
+  }, intervalMs);
+  timer.unref();
 }

@@ -2,7 +2,13 @@ import { parseArgs } from 'node:util';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createSqsClient } from '../../platform/aws.ts';
 import { type Config, ConfigError, loadConfig } from '../../platform/config.ts';
-import { type DeadLetter, listDeadLetters, redriveDeadLetters, startRedriveTask } from './dead-letters.ts';
+import {
+  countMessages,
+  type DeadLetter,
+  listDeadLetters,
+  redriveDeadLetters,
+  startRedriveTask,
+} from './dead-letters.ts';
 
 export const usage = `Usage: npm run dlq -- <command> [options]
 
@@ -24,7 +30,8 @@ Options:
 
 Configuration is the consumer's (the tool never connects to PostgreSQL):
   INGEST_QUEUE_URL, INGEST_DLQ_URL, AWS_REGION, AWS_ENDPOINT_URL (emulator only), and the usual
-  AWS credential chain.
+  AWS credential chain. With neither queue URL set, the tool uses the local stack of a running
+  \`npm start\` on this machine, if there is one.
 `;
 
 const shortUsage =
@@ -38,6 +45,11 @@ export interface CliIo {
 export interface CliDeps {
   /** Builds the SQS client; tests pass their own. */
   createSqs?: (config: Config) => SQSClient;
+  /**
+   * The environment of a running local stack (`npm start`), used when neither queue URL is set,
+   * with a line saying which stack it is. Default: none.
+   */
+  findLocalStack?: () => { env: Record<string, string>; description: string } | undefined;
 }
 
 class UsageError extends Error {}
@@ -131,9 +143,11 @@ export async function runDlqCli(
     io.out(usage);
     return 0;
   }
+  const local = !env.INGEST_QUEUE_URL && !env.INGEST_DLQ_URL ? deps.findLocalStack?.() : undefined;
+  if (local) io.err(`dlq: ${local.description}`);
   let config: Config;
   try {
-    config = loadConfig('dlq', env);
+    config = loadConfig('dlq', local ? { ...env, ...local.env } : env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     io.err(`dlq: ${err.message}`);
@@ -150,7 +164,13 @@ export async function runDlqCli(
           io.out(JSON.stringify(args.showBody ? l : rest));
         }
       } else {
-        io.out(`${letters.length} message(s) in ${dlqUrl}${args.max ? ` (at most ${args.max} listed)` : ''}`);
+        // With --max the listing stops early: the queue's own count says how many there are.
+        const total = args.max
+          ? Math.max(await countMessages({ sqs, queueUrl: dlqUrl }), letters.length)
+          : letters.length;
+        io.out(
+          `${total} message(s) in ${dlqUrl}${total > letters.length ? ` (${letters.length} listed, --max ${args.max})` : ''}`,
+        );
         if (letters.length > 0) for (const line of formatTable(letters, args.showBody)) io.out(line);
       }
       return 0;

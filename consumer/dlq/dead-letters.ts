@@ -120,6 +120,20 @@ export async function listDeadLetters(options: ListOptions): Promise<DeadLetter[
   return [...seen.values()].map(describeDeadLetter);
 }
 
+/** The queue's approximate number of messages, visible and in flight (SQS counts are approximate). */
+export async function countMessages(options: { sqs: SQSClient; queueUrl: string }): Promise<number> {
+  const { Attributes = {} } = await options.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: options.queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
+}
+
 export interface RedriveOptions {
   sqs: SQSClient;
   dlqUrl: string;

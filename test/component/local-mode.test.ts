@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
+import { stateDir } from '../../local/state-file.ts';
+import { freshTmpDir } from '../support/local-mode.ts';
 
 /**
  * The front door: `npm start` with nothing configured. Runs local/main.ts as `npm start` does, then
@@ -10,8 +13,10 @@ import { test } from 'node:test';
 test('when started with nothing configured, then the printed curl commands store an event and read it back', {
   timeout: 120_000,
 }, async () => {
+  // Its own TMPDIR: the temporary database and the state file are the test's, not shared.
+  const tmp = freshTmpDir();
   const child = spawn(process.execPath, ['--import', './platform/telemetry/register.ts', 'local/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', ADMIN_PORT: '0' },
+    env: { PATH: process.env.PATH ?? '', PORT: '0', ADMIN_PORT: '0', TMPDIR: tmp },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -43,8 +48,18 @@ test('when started with nothing configured, then the printed curl commands store
     }
     assert.deepEqual(found && { id: found.id, source: found.source }, { id: sent.id, source: sent.source });
   } finally {
-    child.kill('SIGINT');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0, 'Ctrl-C drains and exits 0');
+    try {
+      child.kill('SIGINT');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, 'Ctrl-C drains and exits 0');
+      assert.deepEqual(
+        readdirSync(tmp).filter((n) => n.startsWith('ingesta-pg-')),
+        [],
+        'the temporary database is removed',
+      );
+      assert.deepEqual(readdirSync(stateDir(tmp)), [], 'the state file is removed');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   }
 });
