@@ -1,6 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import type { ErrorRequestHandler, Request, Response } from 'express';
-import { maxEventBytes } from '../platform/cloud-event.ts';
+import { maxEventBytes } from '../ingest/contract.ts';
 import { AppError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 

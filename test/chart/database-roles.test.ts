@@ -8,6 +8,7 @@ import { createDatabase, type Database } from '../../db/database.ts';
 import { EventRepository } from '../../db/event-repository.ts';
 import { migrateLatest } from '../../db/migrate.ts';
 import { createPartitions } from '../../db/partitions.ts';
+import { newEvent } from '../support/events.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import {
   chartDir,
@@ -91,17 +92,14 @@ describe('the database-roles hook (charts/ingesta/files/database-roles.mjs) agai
       // The maintenance job (migration role) creates each month's partition ahead of time.
       await createPartitions(owner, [new Date(time)]);
       const result = await repository.insertBatch([
-        {
-          event: {
-            specversion: '1.0',
-            id: 'o-1',
-            source: '/shop/web',
-            type: 'order.created',
-            time,
-            data: { q: 2 },
-          },
-          acceptedAtMs: Date.parse(time),
-        },
+        newEvent({
+          specversion: '1.0',
+          id: 'o-1',
+          source: '/shop/web',
+          type: 'order.created',
+          time,
+          data: { q: 2 },
+        }),
       ]);
       assert.ok(result);
       const rows = await app.raw('select count(*)::int as n from events');
@@ -122,10 +120,7 @@ describe('the database-roles hook (charts/ingesta/files/database-roles.mjs) agai
       const time = '2019-03-01T00:00:00.000Z';
       await assert.rejects(
         new EventRepository(app).insertBatch([
-          {
-            event: { specversion: '1.0', id: 'old', source: '/shop/web', type: 'order.created', time },
-            acceptedAtMs: Date.parse(time),
-          },
+          newEvent({ specversion: '1.0', id: 'old', source: '/shop/web', type: 'order.created', time }),
         ]),
         (error: { code?: string }) => error.code === '42501',
       );
