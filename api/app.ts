@@ -4,6 +4,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
 import type { EventRepository } from '../db/event-repository.ts';
 import { maxEventBytes } from '../ingest/contract.ts';
+import { isBinaryMode } from '../ingest/http-binding.ts';
 import { routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
@@ -166,6 +167,8 @@ export function createApp(deps: AppDeps): Express {
   // Bodies arrive as text: the acceptance contract keeps each event's text as sent (ingest/).
   app.use(express.text({ type: ['application/json', 'application/cloudevents+json'], limit: maxEventBytes }));
   app.use(express.text({ type: 'application/cloudevents-batch+json', limit: maxBatchBodyBytes }));
+  // Binary mode: any other content type, the body as the event's data, bytes until the contract reads it.
+  app.use(express.raw({ type: (req) => isBinaryMode(req.headers), limit: maxEventBytes }));
   app.use(
     OpenApiValidator.middleware({
       apiSpec: validatorDocument(openApiDocument) as never,

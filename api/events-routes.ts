@@ -8,12 +8,20 @@ import {
   InvalidCursorError,
   type StoredEvent,
 } from '../db/event-repository.ts';
-import { type AcceptedEvent, maxEventBytes, readEventsBody } from '../ingest/contract.ts';
+import { type AcceptedEvent, maxEventBytes, type Problem, readEventsBody } from '../ingest/contract.ts';
+import {
+  ceHeaderNames,
+  dataContentTypeOf,
+  isBinaryMode,
+  readBinaryRequest,
+  structuredToBinary,
+} from '../ingest/http-binding.ts';
 import { type OutgoingMessage, toOutgoingMessage } from '../ingest/message.ts';
 import { parseTimestamp, type Timestamp } from '../ingest/timestamp.ts';
 import { AppError, dependencyUnavailable, invalidRequest, notFound } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { unsupportedMediaType } from './problem.ts';
 import { type EventPublisher, PublishError } from './sns-publisher.ts';
 
 export interface EventsRouteDeps {
@@ -26,27 +34,94 @@ export interface EventsRouteDeps {
 /** Widest /v1/stats answer, in buckets: a month of minutes fits, a year of minutes does not. */
 const maxStatsBuckets = 50_000;
 
-/** The request's events through the acceptance contract, or the 400/413 that says what to fix. */
-function acceptBody(req: Request, batch: boolean): AcceptedEvent[] {
-  const text = typeof req.body === 'string' ? req.body : '';
-  if (text.trim() === '') {
-    throw invalidRequest('the body is empty: send one CloudEvent, or a batch of them as a JSON array', [
-      { path: '/body', message: 'is empty' },
-    ]);
-  }
-  const verdict = readEventsBody(text, { batch });
-  if (verdict.ok) return verdict.events;
+/** The media types of structured and batched mode; any other type is binary mode, with `ce-*` headers. */
+const structuredTypes = [
+  'application/cloudevents+json',
+  'application/json',
+  'application/cloudevents-batch+json',
+];
+
+interface AcceptedRequest {
+  events: AcceptedEvent[];
+  batch: boolean;
+  mode: 'binary' | 'structured' | 'batched';
+  warnings: Problem[];
+}
+
+/** Refuses what the contract refused: a 413 for size alone, else a 400 naming every attribute. */
+function refuse(verdict: { malformed?: string; problems: Problem[]; tooLarge: boolean }): never {
   if (verdict.malformed) throw new AppError(400, 'MALFORMED_JSON', verdict.malformed);
   if (verdict.tooLarge) {
     throw new AppError(413, 'EVENT_TOO_LARGE', `an event is over ${maxEventBytes / 1024} KiB serialized`, {
       errors: verdict.problems,
     });
   }
-  const count = verdict.problems.length;
+  // The detail names the first few problems as the validator's do: "request/body/3/time …".
+  const shown = verdict.problems.slice(0, 3).map((p) => `request${p.path} ${p.message}`);
+  const more = verdict.problems.length - shown.length;
   throw invalidRequest(
-    `${count === 1 ? 'an attribute does' : `${count} attributes do`} not meet the acceptance rules: ${verdict.problems[0]?.path} ${verdict.problems[0]?.message}`,
+    `${shown.join('; ')}${more > 0 ? `; and ${more} more in errors[]` : ''}`,
     verdict.problems,
   );
+}
+
+/**
+ * The request's events, in whichever content mode of the CloudEvents HTTP binding it uses, through
+ * the acceptance contract; or the 400/413/415 that says what to change. Binary mode is exactly a
+ * request with `ce-specversion`.
+ */
+function acceptRequest(req: Request): AcceptedRequest {
+  const contentType = req.get('content-type');
+  if (isBinaryMode(req.headers)) {
+    const verdict = readBinaryRequest(req.headers, req.body as Buffer | string | undefined);
+    if (!verdict.ok) refuse(verdict);
+    return { events: [verdict.event], batch: false, mode: 'binary', warnings: verdict.warnings };
+  }
+  const stray = ceHeaderNames(req.headers);
+  if (stray.length > 0) {
+    throw invalidRequest(`${stray.join(', ')} without ce-specversion`, [
+      {
+        path: `/headers/${stray[0]}`,
+        message:
+          'ce-* headers make a binary-mode request only with ce-specversion: 1.0; add it, or send the attributes in a structured-mode JSON body',
+      },
+    ]);
+  }
+  if (contentType === undefined || !req.is(structuredTypes)) {
+    throw new AppError(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      `${unsupportedMediaType(req, structuredTypes)}; or any content type with the attributes in ce-* headers (binary mode)`,
+      {
+        headers: { 'Accept-Post': [...structuredTypes, '*/*'].join(', ') },
+      },
+    );
+  }
+  const batch = req.is('application/cloudevents-batch+json') !== false;
+  const text = typeof req.body === 'string' ? req.body : '';
+  if (text.trim() === '') {
+    const message =
+      'is empty: send a CloudEvent as JSON with at least specversion "1.0", id, source and type';
+    throw invalidRequest(`request/body ${message}`, [{ path: '/body', message }]);
+  }
+  const verdict = readEventsBody(text, { batch });
+  if (!verdict.ok) refuse(verdict);
+  return {
+    events: verdict.events,
+    batch,
+    mode: batch ? 'batched' : 'structured',
+    warnings: verdict.warnings,
+  };
+}
+
+/** The content mode a GET of one event answers in: `?mode=`, else binary when Accept names the event's own type. */
+function readMode(req: Request, dataContentType: string | undefined): 'binary' | 'structured' {
+  const asked = queryString(req, 'mode');
+  if (asked === 'binary' || asked === 'structured') return asked;
+  if (dataContentType === undefined || req.get('accept') === undefined) return 'structured';
+  return req.accepts(['application/cloudevents+json', dataContentType]) === dataContentType
+    ? 'binary'
+    : 'structured';
 }
 
 /** A query time through the contract's own parser: a 400 naming the parameter, never a 500. */
@@ -57,7 +132,7 @@ function queryTime(req: Request, name: 'from' | 'to'): Timestamp | undefined {
   if (parsed.ok) return parsed.value;
   // An unencoded + in a query string arrives as a space.
   const reason = /\d \d\d:\d\d$/.test(text)
-    ? 'has a space where its offset should start: percent-encode a + in a query as %2B'
+    ? `has a space where the URL had "+" (a "+" in a query means a space): percent-encode it as %2B`
     : parsed.reason;
   throw invalidRequest(`\`${name}\` ${reason}`, [{ path: `/query/${name}`, message: reason }]);
 }
@@ -131,8 +206,14 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
   }
 
   router.post('/v1/events', async (req, res) => {
-    const isBatch = req.is('application/cloudevents-batch+json') !== false;
-    const events = acceptBody(req, isBatch);
+    const { events, batch: isBatch, mode, warnings } = acceptRequest(req);
+    if (warnings.length > 0) {
+      // RFC 7234's Warning header, code 299: accepted, but advised against.
+      res.set(
+        'Warning',
+        warnings.map((w) => `299 ingesta ${JSON.stringify(`${w.path} ${w.message}`)}`).join(', '),
+      );
+    }
     const acceptedAtMs = Date.now();
     // A producer span per request; its context rides in every message so the consumer joins the trace.
     const messages = await tracer.startActiveSpan(
@@ -164,7 +245,7 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
     published.ok.inc(messages.length);
     // Off at the default level, where asking for req.log would make a logger only to drop the line.
     if (log.isLevelEnabled('debug')) {
-      req.log.debug({ eventCount: events.length, batch: isBatch }, 'events accepted');
+      req.log.debug({ eventCount: events.length, batch: isBatch, mode }, 'events accepted');
     }
     res.status(202).json({ accepted: events.map(({ source, id }) => ({ source, id })) });
   });
@@ -187,14 +268,21 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
     const { source, id } = req.params as { source: string; id: string };
     const event = await read(() => repository.get(source, id));
     if (!event) throw notFound(`no event with source ${JSON.stringify(source)} and id ${JSON.stringify(id)}`);
-    // The event as sent, in structured mode; ingesta's metadata rides in headers, apart from it.
+    // The event as sent; ingesta's metadata rides in headers, apart from it.
     res.set({
+      vary: 'Accept',
       'ingesta-time': event.metadata.time,
       'ingesta-time-defaulted': String(event.metadata.timeDefaulted),
       'ingesta-accepted-at': event.metadata.acceptedAt,
       'ingesta-stored-at': event.metadata.storedAt,
     });
-    res.type('application/cloudevents+json; charset=utf-8').send(event.text);
+    const binary =
+      readMode(req, dataContentTypeOf(event.text)) === 'binary' ? structuredToBinary(event.text) : undefined;
+    // setHeader, not res.set: Express would add a charset to the event's own Content-Type.
+    if (binary) {
+      for (const [name, value] of Object.entries(binary.headers)) res.setHeader(name, value);
+      res.status(200).end(binary.body);
+    } else res.type('application/cloudevents+json; charset=utf-8').send(event.text);
   });
 
   router.get('/v1/stats', async (req, res) => {

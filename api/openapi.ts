@@ -24,7 +24,7 @@ export function validatorDocument(document: Record<string, unknown>): Record<str
   const copy = structuredClone(document);
   const paths = copy.paths as Record<string, Record<string, Operation>>;
   const post = paths['/v1/events']?.post;
-  for (const media of Object.values(post?.requestBody?.content ?? {})) media.schema = { type: 'string' };
+  for (const media of Object.values(post?.requestBody?.content ?? {})) media.schema = {};
   // Query times likewise: the route parses them with the contract's parser, whose reasons say what
   // to fix ("day 30 does not exist in February 2025"), where a format check says only "must match".
   for (const operation of Object.values(paths).flatMap((path) => Object.values(path))) {

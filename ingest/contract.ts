@@ -147,7 +147,8 @@ function stringAttribute(maxLength: number, more?: (value: string) => string | u
 }
 
 const attributeChecks: Record<string, Check> = {
-  specversion: (value) => (value === '1.0' ? undefined : 'must be "1.0": ingesta accepts CloudEvents 1.0'),
+  specversion: (value) =>
+    value === '1.0' ? undefined : 'must be "1.0", the CloudEvents version ingesta accepts',
   id: stringAttribute(attributeMaxLength.id),
   source: stringAttribute(attributeMaxLength.source, (v) => uriProblem(v, false)),
   type: stringAttribute(attributeMaxLength.type),
@@ -195,6 +196,11 @@ export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
     };
   }
   const event = value as Record<string, unknown>;
+  if (scanned.names.length === 0) {
+    const message =
+      'is empty: send a CloudEvent as JSON with at least specversion "1.0", id, source and type';
+    return { ok: false, problems: [{ path: '', message }], tooLarge: false };
+  }
   const problems: Problem[] = [];
   const missing = [...required].filter((name) => !Object.hasOwn(event, name));
   if (missing.length > 0) {

@@ -40,14 +40,35 @@ export function mediaKind(contentType: string | undefined): MediaKind {
   return 'bytes';
 }
 
-/** Percent-decoding of a header value (§3.1.3.2): UTF-8 sequences of `%XX`. */
+/**
+ * Decoding of a header value (§3.1.3.2): a double-quoted value unquoted first (backslash escapes
+ * included, for senders of earlier versions of the binding), then one round of percent-decoding.
+ * A run of `%XX` escapes that is not UTF-8 (an overlong `%C0%A0`, say) is refused; a `%` that
+ * starts no escape is kept as it is, since senders that do not encode (the JavaScript SDK's
+ * `HTTP.binary` among them) send `100%` as it is.
+ */
 function decodeHeaderValue(value: string): string | undefined {
-  if (!value.includes('%')) return value;
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return undefined;
+  let unquoted = value;
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
+    unquoted = value.slice(1, -1).replace(/\\(.)/g, '$1');
   }
+  if (!unquoted.includes('%')) return unquoted;
+  let valid = true;
+  const decoded = unquoted.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      valid = false;
+      return run;
+    }
+  });
+  return valid ? decoded : undefined;
+}
+
+/** The `datacontenttype` of an event's text, if it has one. */
+export function dataContentTypeOf(text: string): string | undefined {
+  const value = (JSON.parse(text) as { datacontenttype?: unknown }).datacontenttype;
+  return typeof value === 'string' ? value : undefined;
 }
 
 /**
@@ -220,7 +241,10 @@ export function readBinaryRequest(headers: IncomingHttpHeaders, body: Buffer | s
   const structured = binaryToStructured(headers, body);
   if (!structured.ok) return { ok: false as const, problems: structured.problems, tooLarge: false };
   const verdict = readEventText(structured.text);
-  if (verdict.ok) return verdict;
+  if (verdict.ok) {
+    const warnings = verdict.warnings.map((w) => ({ ...w, path: `/headers/ce-${w.path.slice(1)}` }));
+    return { ...verdict, warnings };
+  }
   if (verdict.malformed)
     return { ok: false as const, problems: [{ path: '/body', message: verdict.malformed }], tooLarge: false };
   const problems = verdict.problems.map((p) => {

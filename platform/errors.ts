@@ -8,12 +8,19 @@ export class AppError extends Error {
   readonly detail: string;
   readonly errors: readonly unknown[] | undefined;
   readonly retryAfterSec: number | undefined;
+  /** Response headers the answer carries (`Accept-Post` on a 415, say). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
   constructor(
     status: number,
     code: string,
     detail: string,
-    options: { cause?: unknown; errors?: readonly unknown[]; retryAfterSec?: number } = {},
+    options: {
+      cause?: unknown;
+      errors?: readonly unknown[];
+      retryAfterSec?: number;
+      headers?: Record<string, string>;
+    } = {},
   ) {
     super(detail, { cause: options.cause });
     this.name = 'AppError';
@@ -22,6 +29,7 @@ export class AppError extends Error {
     this.detail = detail;
     this.errors = options.errors;
     this.retryAfterSec = options.retryAfterSec;
+    this.headers = options.headers;
   }
 }
 

@@ -62,7 +62,7 @@ describe('the DLQ tool against npm start', { timeout: 180_000 }, () => {
     const rows = stdout.split('\n').filter((l) => /\sNOT_JSON\s/.test(l));
     assert.equal(rows.length, 2, stdout);
     assert.ok(
-      rows.every((r) => /body is not JSON/.test(r)),
+      rows.every((r) => /body is not valid JSON/.test(r)),
       stdout,
     );
   });
