@@ -25,10 +25,11 @@ try {
   const { owner, database } = (
     await client.query('select current_user as owner, current_database() as database')
   ).rows[0];
-  if (!appUser || !appPassword) throw new Error('DATABASE_APP_URL has no user or password');
+  // The role check first: an app URL naming the migration role is the mistake to name, with or without a password.
   if (appUser === owner) {
     throw new Error(`DATABASE_APP_URL connects as ${owner}, the migration role: give the app its own user`);
   }
+  if (!appUser || !appPassword) throw new Error('DATABASE_APP_URL has no user or password');
   const roleExists = async (name) =>
     (await client.query('select 1 from pg_roles where rolname = $1', [name])).rowCount > 0;
 
