@@ -14,12 +14,15 @@ import { createLoadShedder, perPrincipalRateLimit } from './limits.ts';
 import { validatorDocument, validatorFormats } from './openapi.ts';
 import { problemMiddleware, sendProblem } from './problem.ts';
 import { referencePageRouter } from './reference-page.ts';
+import { type ReplaysRouteDeps, replaysRouter } from './replays-routes.ts';
 import type { EventPublisher } from './sns-publisher.ts';
 
 export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   repository: EventRepository;
+  /** Replays (`/v1/replays`); without them the routes answer 404. */
+  replays?: ReplaysRouteDeps;
   publisher: EventPublisher;
   /** The parsed api/openapi.yaml. */
   openApiDocument: Record<string, unknown>;
@@ -164,11 +167,15 @@ export function createApp(deps: AppDeps): Express {
   // Authenticate before the body is even parsed; then limit per principal.
   if (security.authenticate) app.use('/v1', requireAuth(security.authenticate));
   app.use('/v1', perPrincipalRateLimit(security.rateLimitPerMinute ?? 6_000));
-  // Bodies arrive as text: the acceptance contract keeps each event's text as sent (ingest/).
-  app.use(express.text({ type: ['application/json', 'application/cloudevents+json'], limit: maxEventBytes }));
-  app.use(express.text({ type: 'application/cloudevents-batch+json', limit: maxBatchBodyBytes }));
-  // Binary mode: any other content type, the body as the event's data, bytes until the contract reads it.
-  app.use(express.raw({ type: (req) => isBinaryMode(req.headers), limit: maxEventBytes }));
+  // Event bodies arrive as text: the acceptance contract keeps each event's text as sent (ingest/).
+  app.use(
+    '/v1/events',
+    express.text({ type: ['application/json', 'application/cloudevents+json'], limit: maxEventBytes }),
+    express.text({ type: 'application/cloudevents-batch+json', limit: maxBatchBodyBytes }),
+    // Binary mode: any other content type, the body as the event's data, bytes until the contract reads it.
+    express.raw({ type: (req) => isBinaryMode(req.headers), limit: maxEventBytes }),
+  );
+  app.use('/v1/replays', express.json({ limit: '64kb' }));
   app.use(
     OpenApiValidator.middleware({
       apiSpec: validatorDocument(openApiDocument) as never,
@@ -181,6 +188,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(eventsRouter(deps));
+  if (deps.replays) app.use(replaysRouter(deps.replays));
   app.use((req, res) => {
     sendProblem(res, { status: 404, code: 'NOT_FOUND', detail: `no route for ${req.method} ${req.path}` });
   });

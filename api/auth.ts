@@ -10,7 +10,7 @@ export interface Principal {
 
 export type Authenticator = (token: string) => Promise<Principal>;
 
-export const scopes = { write: 'events:write', read: 'events:read' } as const;
+export const scopes = { write: 'events:write', read: 'events:read', replay: 'events:replay' } as const;
 
 const unauthenticated = (detail: string) => new AppError(401, 'UNAUTHENTICATED', detail);
 
@@ -52,8 +52,9 @@ export function createJwtAuthenticator(config: AuthConfig): Authenticator {
   };
 }
 
-/** The scope a request needs: writes need events:write, everything else under /v1 events:read. */
-const requiredScope = (method: string) => (method === 'POST' ? scopes.write : scopes.read);
+/** The scope a request needs: replays events:replay, other writes events:write, reads events:read. */
+const requiredScope = (method: string, path: string) =>
+  path.startsWith('/replays') ? scopes.replay : method === 'POST' ? scopes.write : scopes.read;
 
 /**
  * Authenticates every /v1 request before its body is even parsed. 401 without a valid bearer token,
@@ -76,7 +77,7 @@ export function requireAuth(authenticate: Authenticator): RequestHandler {
       }
       throw err;
     }
-    const scope = requiredScope(req.method);
+    const scope = requiredScope(req.method, req.path);
     if (!principal.scopes.has(scope)) {
       res.setHeader('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${scope}"`);
       throw new AppError(403, 'FORBIDDEN', `the token lacks the ${scope} scope`);

@@ -10,6 +10,7 @@ import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import type { ShutdownStep } from '../platform/shutdown.ts';
 import { flushTelemetry } from '../platform/telemetry/flush.ts';
+import { ReplayStore } from '../replay/store.ts';
 import { createApp } from './app.ts';
 import { createJwtAuthenticator } from './auth.ts';
 import { loadOpenApiDocument } from './openapi.ts';
@@ -57,6 +58,11 @@ export async function startApi(
     metrics,
     repository,
     publisher,
+    replays: {
+      store: new ReplayStore(db),
+      allowedTargets: config.replay.targets,
+      maxRatePerSec: config.replay.maxRatePerSec,
+    },
     openApiDocument: loadOpenApiDocument(),
     security: {
       ...(api.auth ? { authenticate: createJwtAuthenticator(api.auth) } : {}),

@@ -2,12 +2,15 @@ import { Registry } from 'prom-client';
 import { createDatabase, observePool } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
 import { createAdminServer } from '../platform/admin-server.ts';
-import { createSqsClient } from '../platform/aws.ts';
+import { createSnsClient, createSqsClient } from '../platform/aws.ts';
 import type { Config } from '../platform/config.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import type { ShutdownStep } from '../platform/shutdown.ts';
 import { flushTelemetry } from '../platform/telemetry/flush.ts';
+import { createReplayMetrics } from '../replay/metrics.ts';
+import { ReplayStore } from '../replay/store.ts';
+import { createReplayer } from '../replay/worker.ts';
 import { createBatchHandler } from './batch-handler.ts';
 import { createConsumer } from './consumer.ts';
 import { startQueueSampler } from './queue-sampler.ts';
@@ -76,6 +79,20 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
   });
   const adminPort = await admin.listen(config.adminPort, host);
   consumer.start();
+  // Replays run beside the pollers, one at a time per pod, when the deployment allows any target.
+  const sns = createSnsClient(config.aws);
+  const replayMetrics = createReplayMetrics(registry);
+  const replayer = createReplayer({
+    store: new ReplayStore(db),
+    sqs,
+    sns,
+    log,
+    leaseSec: config.replay.leaseSec,
+    onSent: (count) => replayMetrics.eventsSent.inc(count),
+    onProgress: () => replayMetrics.lastProgress.set(Date.now() / 1000),
+    onLease: (held) => replayMetrics.active.set(held),
+  });
+  if (config.replay.targets.length > 0) replayer.start();
   log.info({ adminPort, pollers: c.pollers, queueUrl: c.queueUrl }, 'consumer polling');
 
   return {
@@ -83,9 +100,11 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
     shutdownSteps: [
       { name: 'readiness off', run: () => admin.setDraining() },
       { name: 'stop polling, finish in-flight batches', run: () => consumer.stop() },
+      { name: 'stop replays, record their position', run: () => replayer.stop() },
       { name: 'stop queue sampler', run: () => sampler.stop() },
       { name: 'close database pool', run: () => db.destroy() },
       { name: 'close SQS client', run: () => sqs.destroy() },
+      { name: 'close SNS client', run: () => sns.destroy() },
       { name: 'close admin server', run: () => admin.close() },
       { name: 'flush traces', run: () => flushTelemetry() },
     ],

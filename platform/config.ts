@@ -93,6 +93,15 @@ export const configVariables = {
   MAX_EVENT_LOOP_LAG_MS: {
     description: 'Load shedding: 503 while event-loop lag exceeds this, in ms. Default 500.',
   },
+  REPLAY_TARGETS: {
+    description:
+      'Comma-separated SQS queue URLs and SNS topic ARNs replays may send to (the allow-list; IAM grants the same). Empty: replays are off.',
+  },
+  REPLAY_MAX_RATE_PER_SEC: { description: 'Highest rate a replay may ask for, in events/s. Default 1000.' },
+  REPLAY_LEASE_SEC: {
+    description:
+      'Seconds a consumer pod holds a replay without renewing it; a replay of a pod that died resumes on another after this. Default 30.',
+  },
   INGESTA_DATA_DIR: {
     description:
       'npm start only: keep the embedded PostgreSQL cluster in this directory across restarts (created on first use; migrations run at each start). Unset: a temporary one, removed at exit.',
@@ -161,6 +170,24 @@ const schema = z.object({
   TRUST_PROXY_HOPS: int(0, 10).default(0),
   MAX_IN_FLIGHT_REQUESTS: int(1, 100_000).default(256),
   MAX_EVENT_LOOP_LAG_MS: int(10, 60_000).default(500),
+  REPLAY_TARGETS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^(?:arn:aws[\w-]*:sns:|https?:\/\/)/, 'must be an SNS topic ARN or an SQS queue URL'),
+      ),
+    ),
+  REPLAY_MAX_RATE_PER_SEC: int(1, 100_000).default(1_000),
+  REPLAY_LEASE_SEC: int(2, 3_600).default(30),
   INGESTA_DATA_DIR: z.string().min(1).optional(),
   OTEL_SERVICE_NAME: z.string().optional(),
   OTEL_TRACES_EXPORTER: z.string().optional(),
@@ -209,6 +236,13 @@ export interface Config {
     pollers: number;
     stallAfterSec: number;
     queueMetricsIntervalMs: number;
+  };
+  /** Replays (replay/): the API takes them, consumer pods send them. */
+  replay: {
+    /** SQS queue URLs and SNS topic ARNs replays may send to; empty: replays are off. */
+    targets: string[];
+    maxRatePerSec: number;
+    leaseSec: number;
   };
   /** `npm start` only. */
   local: {
@@ -342,6 +376,11 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       pollers: v.CONSUMER_POLLERS,
       stallAfterSec: v.CONSUMER_STALL_AFTER_SEC,
       queueMetricsIntervalMs: v.QUEUE_METRICS_INTERVAL_MS,
+    },
+    replay: {
+      targets: v.REPLAY_TARGETS,
+      maxRatePerSec: v.REPLAY_MAX_RATE_PER_SEC,
+      leaseSec: v.REPLAY_LEASE_SEC,
     },
     local: { dataDir: v.INGESTA_DATA_DIR },
   };

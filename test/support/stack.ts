@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import {
+  CreateQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   type Message,
@@ -25,6 +26,8 @@ import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.t
 import { createSnsClient, createSqsClient } from '../../platform/aws.ts';
 import { type Config, loadConfig } from '../../platform/config.ts';
 import { createMetrics, type Metrics } from '../../platform/metrics.ts';
+import { ReplayStore } from '../../replay/store.ts';
+import { createReplayer } from '../../replay/worker.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
@@ -65,6 +68,10 @@ export interface Stack {
   /** Receives and deletes every visible message of a queue. */
   drain(queue: 'main' | 'dlq'): Promise<Message[]>;
   sendRaw(body: string, attributes?: Record<string, string>): Promise<void>;
+  /** URLs of the queues made for `replayQueues`, in order. */
+  replayTargets: string[];
+  /** The stack's replay worker (consumer side), running when `replayQueues` were given. */
+  replayer: ReturnType<typeof createReplayer>;
   close(): Promise<void>;
 }
 
@@ -122,6 +129,10 @@ export interface StackOptions {
   security?: SecurityOptions;
   /** Wraps the real SNS publisher, e.g. to hold a publish in flight. */
   wrapPublisher?: (publisher: EventPublisher) => EventPublisher;
+  /** Queues the stack creates and allows replays to (REPLAY_TARGETS), by name; their URLs are in `replayTargets`. */
+  replayQueues?: string[];
+  /** Replay worker options (lease, idle wait); the worker starts when `replayQueues` is given. */
+  replayer?: { leaseSec?: number; idleMs?: number };
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -154,6 +165,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const sns = createSnsClient(config.aws);
   const snsPublisher = createSnsPublisher({ sns, topicArn: config.api.topicArn, log: testLog });
   const publisher = options.wrapPublisher ? options.wrapPublisher(snsPublisher) : snsPublisher;
+  const sqsForSetup = createSqsClient(config.aws, 1);
+  const replayTargets: string[] = [];
+  for (const name of options.replayQueues ?? []) {
+    const { QueueUrl } = await sqsForSetup.send(new CreateQueueCommand({ QueueName: name }));
+    replayTargets.push(QueueUrl as string);
+  }
+  sqsForSetup.destroy();
   const app = createApp({
     log: testLog,
     metrics: apiMetrics,
@@ -161,6 +179,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     publisher,
     openApiDocument: loadOpenApiDocument(),
     validateResponses: true,
+    replays: { store: new ReplayStore(db), allowedTargets: replayTargets, maxRatePerSec: 10_000 },
     ...(options.security ? { security: options.security } : {}),
   });
 
@@ -204,6 +223,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     stopTimeoutMs: 10_000,
   });
   if (options.consumer !== false) consumer.start();
+  const replayer = createReplayer({
+    store: new ReplayStore(consumerDb),
+    sqs,
+    sns,
+    log: testLog,
+    leaseSec: options.replayer?.leaseSec ?? 5,
+    idleMs: options.replayer?.idleMs ?? 100,
+  });
+  if (replayTargets.length > 0) replayer.start();
 
   const queueUrl = (queue: 'main' | 'dlq') => (queue === 'main' ? messaging.queueUrl : messaging.dlqUrl);
 
@@ -270,7 +298,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         }),
       );
     },
+    replayTargets,
+    replayer,
     async close() {
+      await replayer.stop();
       await consumer.stop();
       await sqs.send(new PurgeQueueCommand({ QueueUrl: messaging.queueUrl })).catch(() => undefined);
       sqs.destroy();
