@@ -6,7 +6,7 @@ import { ClusterAutoscaling } from './src/components/autoscaling.ts';
 import { Cluster } from './src/components/cluster.ts';
 import { Database } from './src/components/database.ts';
 import { apiDeregistrationDelaySec, Edge } from './src/components/edge.ts';
-import { DeployIdentity, WorkloadIdentity } from './src/components/identity.ts';
+import { DeployIdentity, replayTargetsOf, WorkloadIdentity } from './src/components/identity.ts';
 import { Messaging } from './src/components/messaging.ts';
 import { Network } from './src/components/network.ts';
 import { Registry } from './src/components/registry.ts';
@@ -68,6 +68,7 @@ const workloads = new WorkloadIdentity('workloads', {
   queueArn: messaging.queueArn,
   dlqArn: messaging.dlqArn,
   queueKeyArn: messaging.queueKeyArn,
+  replayTargetArns: config.replay.targetArns,
 });
 // The controllers wait for the whole cluster component, node group included: Helm waits for their pods.
 const addons = new ClusterAddons(
@@ -129,6 +130,7 @@ export const queueUrl = messaging.queueUrl;
 export const dlqUrl = messaging.dlqUrl;
 export const apiRoleArn = workloads.apiRoleArn;
 export const consumerRoleArn = workloads.consumerRoleArn;
+export const replayTargets = replayTargetsOf(config.replay.targetArns);
 export const targetGroupArn = edge.targetGroupArn;
 /** The chart checks its API preStop sleep and drain against it (api.targetGroupBinding). */
 export const targetGroupDeregistrationDelaySec = apiDeregistrationDelaySec;

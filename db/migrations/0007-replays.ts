@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
  * and a later `seq` can commit first, so a reader walking `seq` would step past an earlier one still
  * in flight and miss it for ever. A reader that takes only rows with `tx` below the oldest running
  * transaction (`pg_snapshot_xmin`) sees a prefix of `(tx, seq)` that no later commit can extend
- * (docs/adr/0007-replay-position.md). Existing rows share the migration's `tx`, in `seq` order.
+ * (docs/adr/0006-replay-position.md). Existing rows share the migration's `tx`, in `seq` order.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw('lock table events in exclusive mode');

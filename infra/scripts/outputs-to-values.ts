@@ -75,6 +75,8 @@ export function outputsToValues(outputs: Record<string, unknown>, options: Conve
       },
     },
     consumer: { serviceAccount: { roleArn: take('consumerRoleArn') } },
+    // Optional: stacks made before replays have no such output, and allow none.
+    replay: { targets: Array.isArray(outputs.replayTargets) ? (outputs.replayTargets as string[]) : [] },
     networkPolicy: { loadBalancerCidrs: [take('vpcCidr')] },
   };
   if (options.externalSecret) {

@@ -99,6 +99,14 @@ export interface GithubConfig {
   promotionSourceRepositoryArn: string;
 }
 
+export interface ReplayConfig {
+  /**
+   * ARNs of the SQS queues and SNS topics replays may send to: the consumer role may send there and
+   * nowhere else, and the chart's allow-list (`replay.targets`) is made from the same list.
+   */
+  targetArns: string[];
+}
+
 export interface StackConfig {
   /** Prefix of every resource name: `ingesta-<stack>`. */
   prefix: string;
@@ -111,6 +119,7 @@ export interface StackConfig {
   edge: EdgeConfig;
   alarms: AlarmsConfig;
   github: GithubConfig;
+  replay: ReplayConfig;
 }
 
 const supportedPostgresMajors = ['16', '17'];
@@ -141,6 +150,13 @@ export function readStackConfig(): StackConfig {
   const github = config.requireObject<Partial<GithubConfig>>('github');
   if (!/^[\w.-]+\/[\w.-]+$/.test(github.repository ?? '')) fail('github.repository must be owner/name');
   const alarms = config.getObject<Partial<AlarmsConfig>>('alarms') ?? {};
+  const replay = config.getObject<Partial<ReplayConfig>>('replay') ?? {};
+  const replayTargetArns = replay.targetArns ?? [];
+  for (const arn of replayTargetArns) {
+    if (!/^arn:aws[\w-]*:(?:sqs|sns):[\w-]+:\d{12}:[\w.-]+$/.test(arn)) {
+      fail(`replay.targetArns: ${arn} is not an SQS queue or SNS topic ARN`);
+    }
+  }
 
   return {
     prefix: `ingesta-${stack}`,
@@ -205,5 +221,6 @@ export function readStackConfig(): StackConfig {
       stateBucket: github.stateBucket ?? '',
       promotionSourceRepositoryArn: github.promotionSourceRepositoryArn ?? '',
     },
+    replay: { targetArns: replayTargetArns },
   };
 }

@@ -19,6 +19,10 @@ const outputs = {
   dlqUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/ingesta-prod-events-dlq',
   apiRoleArn: 'arn:aws:iam::123456789012:role/ingesta-prod-api',
   consumerRoleArn: 'arn:aws:iam::123456789012:role/ingesta-prod-consumer',
+  replayTargets: [
+    'https://sqs.us-east-1.amazonaws.com/123456789012/orders-backfill',
+    'arn:aws:sns:us-east-1:123456789012:orders-replay',
+  ],
   targetGroupArn:
     'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ingesta-prod-api/0123456789abcdef',
   targetGroupDeregistrationDelaySec: 150,
@@ -53,6 +57,7 @@ const chartKeys = [
   'image.repository',
   'image.tag',
   'networkPolicy.loadBalancerCidrs',
+  'replay.targets',
 ];
 
 function leafKeys(value: unknown, prefix = ''): string[] {
@@ -85,7 +90,15 @@ describe('outputs-to-values', () => {
         targetGroupBinding: { targetGroupArn: outputs.targetGroupArn, deregistrationDelaySeconds: 150 },
       },
       consumer: { serviceAccount: { roleArn: outputs.consumerRoleArn } },
+      replay: { targets: outputs.replayTargets },
       networkPolicy: { loadBalancerCidrs: ['10.41.0.0/16'] },
+    });
+  });
+
+  test('when a stack predates replays, then its values allow no replay target', () => {
+    const { replayTargets: _targets, ...older } = outputs;
+    assert.deepEqual((outputsToValues(older, { externalSecret: true }) as { replay: unknown }).replay, {
+      targets: [],
     });
   });
 

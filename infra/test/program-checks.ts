@@ -518,11 +518,15 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
       assert.deepEqual(grants(rolePolicy('workloads-api')), [`sns:Publish ${topicArn}`]);
     });
 
-    test('when the consumer role is assumed, then only by ingesta-consumer and it may only consume and dead-letter', () => {
+    test('when the consumer role is assumed, then only by ingesta-consumer and it may only consume, dead-letter and replay to the allowed targets', () => {
       irsaTrust('workloads-consumer', 'ingesta', 'ingesta-consumer');
+      const replayTargets = (
+        (expected.config['ingesta:replay'] as { targetArns?: string[] } | undefined)?.targetArns ?? []
+      ).map((arn) => `${arn.split(':')[2] === 'sqs' ? 'sqs:SendMessage' : 'sns:Publish'} ${arn}`);
       assert.deepEqual(
         grants(rolePolicy('workloads-consumer')),
         [
+          ...replayTargets,
           `kms:Decrypt ${queueKeyArn}`,
           `kms:GenerateDataKey ${queueKeyArn}`,
           `sqs:ChangeMessageVisibility ${queueArn}`,

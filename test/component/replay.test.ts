@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
   CreateQueueCommand,
@@ -9,6 +11,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { createDatabase, type Database } from '../../db/database.ts';
 import { EventRepository } from '../../db/event-repository.ts';
+import { runReplayCli } from '../../replay/cli.ts';
 import { ReplayStore } from '../../replay/store.ts';
 import { replayAttributes } from '../../replay/worker.ts';
 import { newEvent } from '../support/events.ts';
@@ -216,6 +219,38 @@ describe('replays', () => {
     assert.equal((await receive(sqs, target, 1, 1)).length, 0, 'nothing more');
     const bad = await create({ filter: { cesql: 'subject LIKE' }, target }).expect(400);
     assert.equal(bad.body.errors[0].path, '/body/filter/cesql');
+  });
+
+  test('when an operator runs npm run replay, then a dry run counts, create starts, watch ends with the replay and cancel stops one', async () => {
+    const server = createServer(stack.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const lines: string[] = [];
+    const output = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(`ERR ${l}`) };
+    try {
+      const runId = crypto.randomUUID().slice(0, 8);
+      await storeEvents(stack.repository, 40, (i) => orderEvent({ id: `${runId}-${i}`, type: 'replay.cli' }));
+      const target = stack.replayTargets[3] as string;
+      const args = ['--api', api, '--target', target, '--type', 'replay.cli', '--rate', '1000'];
+      assert.equal(await runReplayCli(['create', ...args, '--dry-run'], output), 0);
+      assert.match(lines.at(-1) ?? '', /^40 event\(s\) match; about 1 s at the rate$/);
+      assert.equal(await runReplayCli(['create', ...args], output), 0);
+      const id = /^replay ([0-9a-f-]{36}) started/.exec(lines.at(-1) ?? '')?.[1] as string;
+      assert.equal(await runReplayCli(['watch', id, '--api', api], output), 0);
+      assert.match(lines.at(-1) ?? '', /^\[#{30}\] 100% 40\/40 done$/);
+      assert.equal((await receive(sqs, target, 40)).length, 40);
+      assert.equal(await runReplayCli(['create', ...args, '--follow'], output), 0);
+      const following = /^replay ([0-9a-f-]{36}) started/.exec(lines.at(-1) ?? '')?.[1] as string;
+      assert.equal(await runReplayCli(['cancel', following, '--api', api], output), 0);
+      assert.match(lines.at(-1) ?? '', / cancelled after \d+ event\(s\)$/);
+      await receive(sqs, target, 40, 1);
+      assert.equal(await runReplayCli(['nonsense'], output), 2);
+    } finally {
+      await new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      });
+    }
   });
 
   test('when a target is not on the allow-list or a rate is over the cap, then the replay is refused', async () => {

@@ -45,6 +45,32 @@ export interface WorkloadIdentityArgs extends ClusterOidc {
   queueArn: pulumi.Input<string>;
   dlqArn: pulumi.Input<string>;
   queueKeyArn: pulumi.Input<string>;
+  /** SQS queue and SNS topic ARNs replays may send to (stack config `replay.targetArns`). */
+  replayTargetArns?: string[];
+}
+
+/** What a consumer may do for replays: send to each allowed target, nothing else. */
+export function replayStatements(targetArns: readonly string[]): PolicyStatement[] {
+  const queues = targetArns.filter((arn) => arn.split(':')[2] === 'sqs');
+  const topics = targetArns.filter((arn) => arn.split(':')[2] === 'sns');
+  return [
+    ...(queues.length > 0
+      ? [{ Sid: 'ReplayToQueues', Effect: 'Allow' as const, Action: 'sqs:SendMessage', Resource: queues }]
+      : []),
+    ...(topics.length > 0
+      ? [{ Sid: 'ReplayToTopics', Effect: 'Allow' as const, Action: 'sns:Publish', Resource: topics }]
+      : []),
+  ];
+}
+
+/** The allow-list the chart gives the processes: queue URLs for SQS, ARNs for SNS. */
+export function replayTargetsOf(targetArns: readonly string[]): string[] {
+  return targetArns.map((arn) => {
+    const [, partition, service, region, account, name] = arn.split(':');
+    if (service !== 'sqs') return arn;
+    const domain = partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com';
+    return `https://sqs.${region}.${domain}/${account}/${name}`;
+  });
 }
 
 /** IRSA roles of the two ingesta processes, each allowed exactly what its code calls. */
@@ -98,6 +124,7 @@ export class WorkloadIdentity extends pulumi.ComponentResource {
             Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
             Resource: args.dlqArn,
           },
+          ...replayStatements(args.replayTargetArns ?? []),
           {
             // Receiving from a KMS-encrypted queue decrypts; sending to the DLQ encrypts.
             Sid: 'UseQueueKey',
