@@ -8,6 +8,7 @@ import { drainBenchmark } from './drain.ts';
 import { freshnessBenchmark } from './freshness.ts';
 import { ingestBenchmark } from './ingest.ts';
 import { queriesBenchmark } from './queries.ts';
+import { replayBenchmark } from './replay.ts';
 import { runBenchmarks } from './support/harness.ts';
 import { telemetryBenchmark } from './telemetry.ts';
 
@@ -19,4 +20,5 @@ await runBenchmarks([
   freshnessBenchmark,
   telemetryBenchmark,
   awsCallsBenchmark,
+  replayBenchmark,
 ]);

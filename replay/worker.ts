@@ -50,8 +50,9 @@ export const withReplayId = (text: string, replayId: string) =>
  * without follow ends once it has sent what its snapshot saw; with follow it then keeps sending what
  * is stored, in the same order, until it is cancelled.
  *
- * Delivery is at least once: a position is recorded after its events were sent, so a worker that
- * dies in between sends those events again when another takes the lease over. Each message carries
+ * Delivery is at least once: a position is recorded after its events were sent (a step of at most
+ * 100, in up to 10 calls at once), so a worker that dies in between sends that step again when
+ * another takes the lease over. Each message carries
  * the replay id and its position in the replay, so a target can drop a repeat.
  */
 export function createReplayer(options: ReplayerOptions) {
@@ -60,6 +61,7 @@ export function createReplayer(options: ReplayerOptions) {
   const idleMs = options.idleMs ?? 1_000;
   const readBatch = options.readBatch ?? 100;
   const concurrency = options.concurrency ?? 4;
+  const maxCallsPerStep = 10;
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
   const stopping = new AbortController();
   let running: Promise<void> | undefined;
@@ -107,6 +109,8 @@ export function createReplayer(options: ReplayerOptions) {
     const { replay } = leased;
     const matches = textMatcher(replay.filter);
     const perCall = Math.max(1, Math.min(10, replay.ratePerSec));
+    // Calls in flight at once: a tenth of the rate's calls a second, so a slow rate still goes one call at a time.
+    const callsPerStep = Math.max(1, Math.min(maxCallsPerStep, Math.floor(replay.ratePerSec / perCall / 10)));
     let sent = replay.eventsSent;
     // The rate cap: a call of n events may start once n / rate seconds passed since the previous one.
     let nextCallAt = performance.now();
@@ -123,19 +127,25 @@ export function createReplayer(options: ReplayerOptions) {
         continue;
       }
       const wanted = matches ? rows.filter((r) => matches(r.text)) : rows;
-      // Rows the CESQL filter drops still move the position: recorded with the next call, or now.
-      for (let i = 0; i < wanted.length; i += perCall) {
-        const chunk = wanted.slice(i, i + perCall);
+      // A step: up to `callsPerStep` calls of up to 10 events, sent at once, then one recorded
+      // position. Rows the CESQL filter drops still move the position, with the step that ends the read.
+      const stepSize = perCall * callsPerStep;
+      for (let i = 0; i < wanted.length; i += stepSize) {
+        const step = wanted.slice(i, i + stepSize);
         const wait = nextCallAt - performance.now();
         if (wait > 0) await sleep(wait, undefined, { signal: stopping.signal }).catch(() => undefined);
         if (stopping.signal.aborted) return;
-        await send(replay.target, replay.id, chunk, sent);
+        await Promise.all(
+          Array.from({ length: Math.ceil(step.length / perCall) }, (_, c) =>
+            send(replay.target, replay.id, step.slice(c * perCall, (c + 1) * perCall), sent + c * perCall),
+          ),
+        );
         nextCallAt =
-          Math.max(nextCallAt, performance.now() - 1_000) + (chunk.length * 1_000) / replay.ratePerSec;
-        sent += chunk.length;
-        options.onSent?.(chunk.length);
-        const last = i + perCall >= wanted.length ? (rows.at(-1) as ReplayRow) : (chunk.at(-1) as ReplayRow);
-        if (!(await store.advance(leased, owner, leaseSec, last, chunk.length))) return;
+          Math.max(nextCallAt, performance.now() - 1_000) + (step.length * 1_000) / replay.ratePerSec;
+        sent += step.length;
+        options.onSent?.(step.length);
+        const last = i + stepSize >= wanted.length ? (rows.at(-1) as ReplayRow) : (step.at(-1) as ReplayRow);
+        if (!(await store.advance(leased, owner, leaseSec, last, step.length))) return;
         options.onProgress?.();
       }
       if (wanted.length === 0 && !(await store.advance(leased, owner, leaseSec, rows.at(-1) as ReplayRow, 0)))

@@ -305,7 +305,7 @@ describe('replays across a consumer killed mid-replay', () => {
     await backends?.stop();
   });
 
-  test('when the pod sending a replay is killed, then another resumes from its last recorded position: each event arrives, repeats at most one call', {
+  test('when the pod sending a replay is killed, then another resumes from its last recorded position: each event arrives, repeats at most one step', {
     timeout: 120_000,
   }, async () => {
     const { QueueUrl: target } = await sqs.send(new CreateQueueCommand({ QueueName: 'replay-resume' }));
@@ -332,7 +332,8 @@ describe('replays across a consumer killed mid-replay', () => {
       const all = [...early, ...rest];
       const ids = new Set(all.map((r) => r.id));
       assert.equal(ids.size, total, 'every event arrived');
-      assert.ok(all.length - total <= 10, `repeats: ${all.length - total}, at most one call of 10`);
+      // At 200 events/s a step is 2 calls of 10: what a killed pod sent but had not recorded.
+      assert.ok(all.length - total <= 20, `repeats: ${all.length - total}, at most one step of 20`);
       // A repeat carries the same position: a target drops it by (replay id, position).
       assert.equal(new Set(all.map((r) => r.position)).size, total);
       const done = await store.get(replay.id);
