@@ -11,7 +11,8 @@
  * A month of minute buckets is 720 rows to read instead of 43,200, and the stats answer is written
  * straight from them as JSON, with no object per bucket in between (`SeriesJson`).
  */
-import type { BucketWidth } from './event-repository.ts';
+/** The widths /v1/stats counts in. */
+export type BucketWidth = 'minute' | 'hour' | 'day';
 
 /** Each bucket width: the period one series row covers (as `date_trunc` names it) and its slots. */
 const widths = {

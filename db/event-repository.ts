@@ -3,6 +3,7 @@ import { parseTimestamp } from '../ingest/timestamp.ts';
 import {
   addedCounts,
   addToSeries,
+  type BucketWidth,
   bucketBounds,
   periodEndSql,
   periodOf,
@@ -58,7 +59,7 @@ export interface EventFilter {
   to?: string;
 }
 
-export type BucketWidth = 'minute' | 'hour' | 'day';
+export type { BucketWidth } from './count-series.ts';
 
 export interface StatsQuery {
   from: string;
