@@ -112,7 +112,7 @@ describe('the reference page in headless Chromium', () => {
     assert.ok(specOperations().length >= 5);
   });
 
-  test('when an operation is opened, then its request body offers the three CloudEvents media types', {
+  test('when an operation is opened, then its request body offers the three CloudEvents media types and binary mode', {
     skip,
   }, async () => {
     await page.locator('#operations-events-ingestEvents .opblock-summary').click();
@@ -120,6 +120,7 @@ describe('the reference page in headless Chromium', () => {
     await select.waitFor({ timeout: 20_000 });
     const types = await select.locator('option').allTextContents();
     assert.deepEqual(types.sort(), [
+      '*/*',
       'application/cloudevents+json',
       'application/cloudevents-batch+json',
       'application/json',
