@@ -31,7 +31,7 @@ export interface ReplayerOptions {
   concurrency?: number;
   /** Counts sent events; set at start for metrics. */
   onSent?: (count: number) => void;
-  /** Called with the time of each advance, for the stall alert. */
+  /** Called on each recorded position, and while a caught-up follower waits: what the stall alert reads. */
   onProgress?: () => void;
   /** Called with how many replays the worker holds, when that changes. */
   onLease?: (held: number) => void;
@@ -123,6 +123,8 @@ export function createReplayer(options: ReplayerOptions) {
           return;
         }
         if (!(await store.renew(leased, owner, leaseSec, caughtUp ? 'following' : 'running'))) return;
+        // Caught up is progress too: a follower with nothing new to send is not stalled.
+        if (caughtUp) options.onProgress?.();
         await sleep(idleMs, undefined, { signal: stopping.signal }).catch(() => undefined);
         continue;
       }
