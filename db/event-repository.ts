@@ -29,6 +29,8 @@ export interface NewEvent {
   time: { normalized: string; epochMs: number };
   timeDefaulted: boolean;
   acceptedAtMs: number;
+  /** The producer's W3C trace context, if it had one. */
+  traceparent?: string;
 }
 
 /** A stored event: its JSON text as sent, and ingesta's own metadata, kept apart from it. */
@@ -210,8 +212,8 @@ interface PreparedSql {
  */
 const insertBatchSql = `with incoming as (
     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-                    $7::boolean[], $8::timestamptz[])
-      as t(source, id, type, subject, time, event, time_defaulted, accepted_at)
+                    $7::boolean[], $8::timestamptz[], $9::text[])
+      as t(source, id, type, subject, time, event, time_defaulted, accepted_at, traceparent)
   ),
   first_seen as (
     insert into event_keys (source, id, time)
@@ -222,9 +224,9 @@ const insertBatchSql = `with incoming as (
     returning source, id, time
   ),
   inserted as (
-    insert into events (source, id, type, subject, time, event, time_defaulted, accepted_at)
+    insert into events (source, id, type, subject, time, event, time_defaulted, accepted_at, traceparent)
     select distinct on (source, id)
-      source, id, type, subject, time, event, time_defaulted, accepted_at
+      source, id, type, subject, time, event, time_defaulted, accepted_at, traceparent
     from incoming join first_seen using (source, id, time)
     order by source, id
     returning source, id, type, time
@@ -359,8 +361,9 @@ export class EventRepository {
       text: [] as string[],
       timeDefaulted: [] as boolean[],
       acceptedAt: [] as string[],
+      traceparent: [] as (string | null)[],
     };
-    for (const { event, time, timeDefaulted, acceptedAtMs } of batch) {
+    for (const { event, time, timeDefaulted, acceptedAtMs, traceparent } of batch) {
       columns.source.push(event.source);
       columns.id.push(event.id);
       columns.type.push(event.type);
@@ -369,9 +372,10 @@ export class EventRepository {
       columns.text.push(event.text);
       columns.timeDefaulted.push(timeDefaulted);
       columns.acceptedAt.push(new Date(acceptedAtMs).toISOString());
+      columns.traceparent.push(traceparent ?? null);
     }
     const rows = await this.#prepared<{ source: string; id: string }>(
-      'ingesta_insert_batch_v2',
+      'ingesta_insert_batch_v3',
       insertBatchSql,
       [
         columns.source,
@@ -382,6 +386,7 @@ export class EventRepository {
         columns.text,
         columns.timeDefaulted,
         columns.acceptedAt,
+        columns.traceparent,
       ],
     );
     return { inserted: rows };

@@ -61,6 +61,8 @@ export interface ReceivedEvent {
   /** True when the producer sent no `time`. */
   timeDefaulted: boolean;
   acceptedAtMs: number;
+  /** The producer's W3C trace context, kept with the event so a replay can link back to it. */
+  traceparent?: string;
 }
 
 export type ParsedMessage =
@@ -133,6 +135,7 @@ export function parseMessage(message: Message): ParsedMessage {
   const { event } = verdict;
   return {
     ok: true,
+    ...(trace.traceparent ? { traceparent: trace.traceparent } : {}),
     event,
     time: event.time ?? fromEpoch(acceptedAtMs),
     timeDefaulted: event.time === undefined,

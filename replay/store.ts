@@ -31,6 +31,8 @@ export interface ReplayRow {
   text: string;
   type: string;
   source: string;
+  /** The producer's trace context, when it had one. */
+  traceparent: string | null;
 }
 
 interface ReplayRecord {
@@ -193,7 +195,7 @@ export class ReplayStore {
     const { conditions, values } = filterSql(leased.replay.filter);
     const until = leased.untilSnapshot === undefined ? '' : 'and pg_visible_in_snapshot(tx, ?::pg_snapshot)';
     const { rows } = await this.#db.raw<{ rows: (ReplayRow & { safe: string })[] }>(
-      `select tx::text as tx, seq::text as seq, event as text, type, source
+      `select tx::text as tx, seq::text as seq, event as text, type, source, traceparent
        from events
        where (tx, seq) > (?::xid8, ?::bigint)
          and tx < pg_snapshot_xmin(pg_current_snapshot())

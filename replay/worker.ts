@@ -2,6 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  context,
+  type Link,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { encodeAttributeValue } from '../ingest/message.ts';
 import type { Logger } from '../platform/logger.ts';
 import { textMatcher } from './filter.ts';
@@ -64,13 +73,58 @@ export function createReplayer(options: ReplayerOptions) {
   const maxCallsPerStep = 10;
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`;
   const stopping = new AbortController();
+  const tracer = trace.getTracer('ingesta-replay');
   let running: Promise<void> | undefined;
 
-  async function send(
+  /**
+   * One call to the target, in a producer span of its own that links to each event's original
+   * trace: the replayed messages carry that span's context, so a trace shows where they came from.
+   */
+  function send(target: string, replayId: string, rows: ReplayRow[], startIndex: number): Promise<void> {
+    const links: Link[] = rows.flatMap((row) => {
+      if (!row.traceparent) return [];
+      const original = trace.getSpanContext(
+        propagation.extract(ROOT_CONTEXT, { traceparent: row.traceparent }),
+      );
+      return original ? [{ context: original }] : [];
+    });
+    const name = isTopic(target)
+      ? (target.split(':').at(-1) ?? target)
+      : (target.split('/').at(-1) ?? target);
+    return tracer.startActiveSpan(
+      `send ${name}`,
+      {
+        kind: SpanKind.PRODUCER,
+        links,
+        attributes: {
+          'messaging.system': isTopic(target) ? 'aws.sns' : 'aws.sqs',
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': name,
+          'messaging.batch.message_count': rows.length,
+          'ingesta.replay.id': replayId,
+        },
+      },
+      async (span) => {
+        try {
+          const carrier: Record<string, string> = {};
+          propagation.inject(context.active(), carrier);
+          await sendCall(target, replayId, rows, startIndex, carrier);
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  async function sendCall(
     target: string,
     replayId: string,
     rows: ReplayRow[],
     startIndex: number,
+    carrier: Record<string, string>,
   ): Promise<void> {
     const entries = rows.map((row, i) => ({
       Id: String(i),
@@ -80,6 +134,9 @@ export function createReplayer(options: ReplayerOptions) {
         source: { DataType: 'String', StringValue: encodeAttributeValue(row.source) },
         [replayAttributes.replayId]: { DataType: 'String', StringValue: replayId },
         [replayAttributes.position]: { DataType: 'Number', StringValue: String(startIndex + i + 1) },
+        ...(carrier.traceparent
+          ? { traceparent: { DataType: 'String', StringValue: carrier.traceparent } }
+          : {}),
       },
     }));
     const result = isTopic(target)

@@ -11,6 +11,8 @@ import type { Knex } from 'knex';
 export async function up(knex: Knex): Promise<void> {
   await knex.raw('lock table events in exclusive mode');
   await knex.raw('alter table events add column tx xid8 not null default pg_current_xact_id()');
+  // The producer's trace context, so a replayed event's trace links back to where it came from.
+  await knex.raw('alter table events add column traceparent text');
   await knex.raw('create index events_tx_seq_idx on events (tx, seq)');
   await knex.raw(`
     create table replays (
@@ -41,5 +43,5 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('drop table replays');
   await knex.raw('drop index events_tx_seq_idx');
-  await knex.raw('alter table events drop column tx');
+  await knex.raw('alter table events drop column tx, drop column traceparent');
 }
