@@ -10,7 +10,7 @@ import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type Authenticator, requireAuth } from './auth.ts';
 import { eventsRouter } from './events-routes.ts';
-import { createLoadShedder, perPrincipalRateLimit } from './limits.ts';
+import { createLoadShedder, failedAuthRateLimit, perPrincipalRateLimit } from './limits.ts';
 import { validatorDocument, validatorFormats } from './openapi.ts';
 import { problemMiddleware, sendProblem } from './problem.ts';
 import { referencePageRouter } from './reference-page.ts';
@@ -34,6 +34,8 @@ export interface SecurityOptions {
   authenticate?: Authenticator;
   /** Default 6000. */
   rateLimitPerMinute?: number;
+  /** Failed authentications per client address per minute before 429. Default 60. */
+  failedAuthPerMinute?: number;
   /** Proxies in front that set X-Forwarded-For. Default 0. */
   trustProxyHops?: number;
   /** Default 256. */
@@ -147,13 +149,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext());
   app.use(httpMetrics(metrics));
   app.use(securityHeaders());
-  app.use(
-    '/v1',
-    createLoadShedder({
-      maxInFlight: security.maxInFlightRequests ?? 256,
-      maxLagMs: security.maxEventLoopLagMs ?? 500,
-    }).middleware,
-  );
 
   const specJson = JSON.stringify(openApiDocument);
   app.get('/openapi.json', (_req, res) => {
@@ -161,14 +156,26 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(referencePageRouter());
 
-  // Authenticate before the body is even parsed; then limit per principal.
-  if (security.authenticate) app.use('/v1', requireAuth(security.authenticate));
+  // Authenticate before the body is even parsed, failures limited per client address; then limit per principal.
+  if (security.authenticate) {
+    app.use('/v1', failedAuthRateLimit(security.failedAuthPerMinute ?? 60));
+    app.use('/v1', requireAuth(security.authenticate));
+  }
   app.use('/v1', perPrincipalRateLimit(security.rateLimitPerMinute ?? 6_000));
   // Bodies arrive as text: the acceptance contract keeps each event's text as sent (ingest/).
   app.use(express.text({ type: ['application/json', 'application/cloudevents+json'], limit: maxEventBytes }));
   app.use(express.text({ type: 'application/cloudevents-batch+json', limit: maxBatchBodyBytes }));
   // Binary mode: any other content type, the body as the event's data, bytes until the contract reads it.
   app.use(express.raw({ type: (req) => isBinaryMode(req.headers), limit: maxEventBytes }));
+  // Counted once the body has arrived: a client trickling bodies holds its own sockets, not the
+  // capacity every other client shares (api/http-server.ts cuts slow bodies off).
+  app.use(
+    '/v1',
+    createLoadShedder({
+      maxInFlight: security.maxInFlightRequests ?? 256,
+      maxLagMs: security.maxEventLoopLagMs ?? 500,
+    }).middleware,
+  );
   app.use(
     OpenApiValidator.middleware({
       apiSpec: validatorDocument(openApiDocument) as never,

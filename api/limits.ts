@@ -26,6 +26,31 @@ export function perPrincipalRateLimit(limitPerMinute: number): RequestHandler {
   });
 }
 
+/**
+ * Failed authentications per client address: past the limit, a client forging tokens gets 429
+ * before its token is even verified. Only 401 answers count; a valid token is never slowed by it.
+ */
+export function failedAuthRateLimit(limitPerMinute: number): RequestHandler {
+  return rateLimit({
+    windowMs: 60_000,
+    limit: limitPerMinute,
+    // The per-principal limit's headers are the ones clients act on.
+    standardHeaders: false,
+    legacyHeaders: false,
+    keyGenerator: (req) => `ip:${req.ip ?? 'unknown'}`,
+    validate: { keyGeneratorIpFallback: false },
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
+    handler: (_req, _res, next, options) => {
+      next(
+        new AppError(429, 'RATE_LIMITED', `over ${options.limit} failed authentications per minute`, {
+          retryAfterSec: Math.ceil(options.windowMs / 1000),
+        }),
+      );
+    },
+  });
+}
+
 export interface LoadShedder {
   middleware: RequestHandler;
   /** Current event-loop lag estimate, in ms. */

@@ -53,6 +53,8 @@ export function sendProblem(
     ...(traceId && traceId !== '00000000000000000000000000000000' ? { traceId } : {}),
   };
   if (retryAfterSec !== undefined) res.setHeader('Retry-After', String(retryAfterSec));
+  // Refused before its body has arrived: close the socket after the answer rather than keep reading.
+  if (!res.req.complete) res.setHeader('Connection', 'close');
   res.status(rest.status).type('application/problem+json').send(JSON.stringify(body));
 }
 

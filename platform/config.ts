@@ -76,6 +76,13 @@ export const configVariables = {
     description: 'Accepted JWS algorithms (asymmetric only). Default RS256,PS256,ES256,EdDSA.',
   },
   AUTH_CLOCK_TOLERANCE_SEC: { description: 'Clock skew allowed on exp/nbf, in s. Default 30.' },
+  AUTH_JWKS_MAX_STALE_SEC: {
+    description:
+      "How long the issuer's keys keep verifying tokens past their 10-minute cache age while the JWKS cannot be fetched, in s; then 503. Default 3600.",
+  },
+  AUTH_FAILURES_PER_MINUTE: {
+    description: 'Failed authentications (401) per client address per minute per pod before 429. Default 60.',
+  },
   AUTH_DISABLED: {
     description:
       'true runs the API without authentication (an explicit choice; `npm start` sets it for local development). Without it the API refuses to start unless AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE are set.',
@@ -156,6 +163,8 @@ const schema = z.object({
         .min(1),
     ),
   AUTH_CLOCK_TOLERANCE_SEC: int(0, 300).default(30),
+  AUTH_JWKS_MAX_STALE_SEC: int(0, 604_800).default(3_600),
+  AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(60),
   AUTH_DISABLED: z.enum(['true', 'false']).default('false'),
   RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(6_000),
   TRUST_PROXY_HOPS: int(0, 10).default(0),
@@ -179,6 +188,8 @@ export interface AuthConfig {
   audience: string;
   algorithms: string[];
   clockToleranceSec: number;
+  /** How long keys keep serving past their cache age while the issuer is down, in s. */
+  jwksMaxStaleSec: number;
 }
 
 export interface Config {
@@ -196,6 +207,7 @@ export interface Config {
     /** Undefined when authentication is off (local mode, or AUTH_DISABLED=true). */
     auth: AuthConfig | undefined;
     rateLimitPerMinute: number;
+    failedAuthPerMinute: number;
     trustProxyHops: number;
     maxInFlightRequests: number;
     maxEventLoopLagMs: number;
@@ -296,6 +308,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
           audience: v.AUTH_AUDIENCE,
           algorithms: v.AUTH_ALGORITHMS,
           clockToleranceSec: v.AUTH_CLOCK_TOLERANCE_SEC,
+          jwksMaxStaleSec: v.AUTH_JWKS_MAX_STALE_SEC,
         }
       : undefined;
   if (role === 'api') {
@@ -329,6 +342,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       topicArn: v.INGEST_TOPIC_ARN ?? '',
       auth,
       rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
+      failedAuthPerMinute: v.AUTH_FAILURES_PER_MINUTE,
       trustProxyHops: v.TRUST_PROXY_HOPS,
       maxInFlightRequests: v.MAX_IN_FLIGHT_REQUESTS,
       maxEventLoopLagMs: v.MAX_EVENT_LOOP_LAG_MS,
