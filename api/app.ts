@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import type { EventRepository } from '../db/event-repository.ts';
 import { maxEventBytes } from '../ingest/contract.ts';
 import { isBinaryMode } from '../ingest/http-binding.ts';
+import type { TimePolicy } from '../ingest/time-window.ts';
 import { routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
@@ -25,6 +26,8 @@ export interface AppDeps {
   openApiDocument: Record<string, unknown>;
   /** Validate responses against the spec too (tests turn it on; a violation is a 500). Default false. */
   validateResponses?: boolean;
+  /** Event times accepted (ingest/time-window.ts); the config's in production. Default `defaultTimePolicy`. */
+  timePolicy?: TimePolicy;
   /** Authentication, limits and load shedding; see platform/config.ts for the defaults in production. */
   security?: SecurityOptions;
 }

@@ -63,6 +63,7 @@ export async function startApi(
     repository,
     publisher,
     openApiDocument: loadOpenApiDocument(),
+    timePolicy: config.eventTime,
     security: {
       ...(api.auth
         ? {

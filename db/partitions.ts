@@ -1,4 +1,7 @@
 import type { Knex } from 'knex';
+import { addMonths, monthStart, utcMonth } from '../ingest/timestamp.ts';
+
+export { addMonths, monthStart };
 
 /**
  * `events` is partitioned by event time, one partition per UTC calendar month, so retention drops
@@ -7,6 +10,8 @@ import type { Knex } from 'knex';
  * Partitions are made ahead of time by `maintainPartitions` (the migration and the chart's
  * maintenance CronJob), and on demand by the writer when an event's month has none yet (a backfill
  * of old events, or a CronJob that did not run): no event is ever refused for want of a partition.
+ * The months an event may name are bounded by the acceptance contract's time window
+ * (ingest/time-window.ts), so no client can make more than that many partitions.
  *
  * A partitioned table's unique keys must contain the partition key, so `(source, id)` is kept unique
  * across all months by `event_keys`, written in the same statement as the event. Retention removes a
@@ -17,22 +22,6 @@ import type { Knex } from 'knex';
 const partitionLockKey = 4_815_162_343;
 
 const partitionPattern = /^events_y(\d{4})m(\d{2})$/;
-
-/** The first instant of the UTC month holding `date`. */
-export function monthStart(date: Date): Date {
-  return utcMonth(date.getUTCFullYear(), date.getUTCMonth());
-}
-
-export function addMonths(month: Date, months: number): Date {
-  return utcMonth(month.getUTCFullYear(), month.getUTCMonth() + months);
-}
-
-/** The first instant of a UTC month (`monthIndex` from 0, may overflow), for any year: `Date.UTC` maps 0–99 to 1900–1999. */
-function utcMonth(year: number, monthIndex: number): Date {
-  const date = new Date(0);
-  date.setUTCFullYear(year, monthIndex, 1);
-  return date;
-}
 
 /** `events_y2026m11` for November 2026: sorts by month, and says which month it holds. */
 export function partitionName(month: Date): string {

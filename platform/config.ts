@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TimePolicy } from '../ingest/time-window.ts';
 
 /**
  * The one place that reads `process.env`. Every variable is described here; `loadConfig` validates
@@ -31,6 +32,14 @@ export const configVariables = {
   EVENT_RETENTION_DAYS: {
     description:
       'Days stored events are kept; the maintenance job drops each month once all of it is older. 0 keeps them forever. Default 0.',
+  },
+  EVENT_TIME_PAST_MONTHS: {
+    description:
+      "With EVENT_RETENTION_DAYS=0: months before the current one an event's time may fall in; older times are refused with 400 (with retention, the oldest retained month is the bound). Default 24.",
+  },
+  EVENT_TIME_MONTHS_AHEAD: {
+    description:
+      "Months after the current one an event's time may fall in; later times are refused with 400. Default 1.",
   },
   AWS_REGION: { description: 'AWS region of the SNS topic and SQS queues. Default us-east-1.' },
   AWS_ENDPOINT_URL: { description: 'SNS/SQS endpoint override for an emulator; unset on AWS.' },
@@ -133,6 +142,8 @@ const schema = z.object({
   DATABASE_POOL_MAX: int(1, 200).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
   EVENT_RETENTION_DAYS: int(0, 36_500).default(0),
+  EVENT_TIME_PAST_MONTHS: int(0, 120_000).default(24),
+  EVENT_TIME_MONTHS_AHEAD: int(0, 24).default(1),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   AWS_ENDPOINT_URL: url.optional(),
   INGEST_TOPIC_ARN: z.string().startsWith('arn:', 'must be an ARN').optional(),
@@ -200,6 +211,8 @@ export interface Config {
   database: { url: string; poolMax: number; statementTimeoutMs: number };
   /** Days events are kept (0: forever); applied by `db/cli.ts maintain`. */
   eventRetentionDays: number;
+  /** Event times accepted by the API and stored by the consumer (ingest/time-window.ts). */
+  eventTime: TimePolicy;
   aws: { region: string; endpointUrl: string | undefined };
   api: {
     port: number;
@@ -336,6 +349,11 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       statementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
     },
     eventRetentionDays: v.EVENT_RETENTION_DAYS,
+    eventTime: {
+      retentionDays: v.EVENT_RETENTION_DAYS,
+      pastMonths: v.EVENT_TIME_PAST_MONTHS,
+      monthsAhead: v.EVENT_TIME_MONTHS_AHEAD,
+    },
     aws: { region: v.AWS_REGION, endpointUrl: v.AWS_ENDPOINT_URL },
     api: {
       port: v.PORT,
