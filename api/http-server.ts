@@ -69,10 +69,15 @@ function guardBodyRate(req: IncomingMessage, res: ServerResponse, minBytesPerSec
     } else socket.destroy();
   }, windowMs);
   timer.unref();
-  const stop = () => clearInterval(timer);
+  // 'close' of the response comes exactly once, also when the socket goes away; nothing is left on
+  // the socket, which a keep-alive connection shares between requests.
+  const stop = () => {
+    clearInterval(timer);
+    req.off('end', stop);
+    res.off('close', stop);
+  };
   req.once('end', stop);
   res.once('close', stop);
-  socket.once('close', stop);
 }
 
 /**

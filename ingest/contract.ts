@@ -19,6 +19,8 @@ export const maxEventBytes = 200 * 1024;
 export const maxBatchEvents = 100;
 /** Deepest nesting of an event (the event object is level 1, an object in `data` level 2…). */
 export const maxEventDepth = 100;
+/** Most members of one object or array in an event: what a reader may walk in one step. */
+export const maxEventWidth = 10_000;
 
 /** Longest value of each string attribute, in Unicode code points. */
 export const attributeMaxLength = {
@@ -248,6 +250,12 @@ export function checkEvent(value: unknown, scanned: ScannedValue, { window }: Re
   }
   if (scanned.depth > maxEventDepth) {
     problems.push({ path: '/data', message: `nests ${scanned.depth} levels deep; at most ${maxEventDepth}` });
+  }
+  if (scanned.width > maxEventWidth) {
+    problems.push({
+      path: '/data',
+      message: `has an object or array of ${scanned.width} members; at most ${maxEventWidth}`,
+    });
   }
   const bytes = Buffer.byteLength(scanned.text);
   const tooLarge = bytes > maxEventBytes;
