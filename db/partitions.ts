@@ -19,7 +19,13 @@ export { addMonths, monthStart };
  */
 
 /** Arbitrary but fixed: writers and the maintenance job creating partitions take turns on it. */
-const partitionLockKey = 4_815_162_343;
+export const partitionLockKey = 4_815_162_343;
+
+/**
+ * Farthest month the writer may create, in months after the current one: the longest time window
+ * (EVENT_TIME_MONTHS_AHEAD at most 24) plus the consumer's grace. Checked by the database itself.
+ */
+export const maxMonthsAheadOfNow = 25;
 
 const partitionPattern = /^events_y(\d{4})m(\d{2})$/;
 
@@ -126,6 +132,35 @@ export async function createPartitions(
          for values from ('${pgMonth(month)}') to ('${pgMonth(addMonths(month, 1))}')`,
       );
       created.push(name);
+    }
+    return created;
+  });
+}
+
+/**
+ * What the writer runs when an event's month has no partition: each missing month through
+ * `ingesta_create_event_partition` (migration 0006), which creates it as the owner of `events`, so
+ * the app's own login needs no DDL rights. Returns the names created.
+ */
+export async function createPartitionsAsWriter(
+  db: Knex,
+  times: Iterable<Date>,
+  options: LockOptions = {},
+): Promise<string[]> {
+  const months = new Map<string, Date>();
+  for (const time of times) {
+    const month = monthStart(time);
+    months.set(partitionName(month), month);
+  }
+  if (months.size === 0) return [];
+  return withShortLocks(db, options, async (trx) => {
+    const created: string[] = [];
+    for (const [name, month] of [...months].sort(([a], [b]) => a.localeCompare(b))) {
+      const { rows } = await trx.raw<{ rows: { created: boolean }[] }>(
+        'select ingesta_create_event_partition(?::timestamptz) as created',
+        [pgMonth(month)],
+      );
+      if (rows[0]?.created) created.push(name);
     }
     return created;
   });
