@@ -21,7 +21,7 @@ export async function up(knex: Knex): Promise<void> {
     as $$
     declare
       first timestamptz := date_trunc('month', month);
-      name text := format('events_y%sm%s', to_char(first, 'YYYY'), to_char(first, 'MM'));
+      name text := format('public.%I', format('events_y%sm%s', to_char(first, 'YYYY'), to_char(first, 'MM')));
     begin
       if month is null or first <> month then
         raise exception 'not the first instant of a UTC month: %', month using errcode = '22023';
@@ -30,10 +30,10 @@ export async function up(knex: Knex): Promise<void> {
         raise exception 'month % is more than ${maxMonthsAheadOfNow} months ahead', first using errcode = '22023';
       end if;
       perform pg_advisory_xact_lock(${partitionLockKey});
-      if to_regclass(format('public.%I', name)) is not null then
+      if to_regclass(name) is not null then
         return false;
       end if;
-      execute format('create table public.%I partition of public.events for values from (%L) to (%L)',
+      execute format('create table %s partition of public.events for values from (%L) to (%L)',
         name, first, first + interval '1 month');
       return true;
     end
