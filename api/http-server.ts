@@ -32,7 +32,8 @@ export const defaultHttpServerLimits = {
   bodyRateWindowMs: 5_000,
 } as const satisfies Required<HttpServerLimits>;
 
-const hasBody = (req: IncomingMessage) =>
+/** True when the request announces a body (which may not have arrived yet). */
+export const hasBody = (req: IncomingMessage) =>
   req.headers['transfer-encoding'] !== undefined ||
   (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 

@@ -162,12 +162,11 @@ export function createIssuerKeys(jwksUrl: string, options: IssuerKeyOptions = {}
         await refresh();
       }
     }
-    const fresh = current && now() - current.fetchedAt < maxAgeMs;
-    if (current && (fresh || now() - current.fetchedAt < maxAgeMs + maxStaleMs)) {
-      setStale(!fresh && failures > 0);
-      return current.resolve;
-    }
-    if (current) setStale(false);
+    const fresh = current !== undefined && now() - current.fetchedAt < maxAgeMs;
+    // Stale: the keys are due (or there are none) and the issuer keeps failing; reported until a
+    // fetch succeeds, also once the keys are too old to serve.
+    setStale(!fresh && failures > 0);
+    if (current && (fresh || now() - current.fetchedAt < maxAgeMs + maxStaleMs)) return current.resolve;
     throw unavailable();
   };
 

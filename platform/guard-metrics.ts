@@ -15,7 +15,7 @@ export function createGuardMetrics(registry: Registry, role: 'api' | 'consumer')
     }),
     authKeysStale: new Gauge({
       name: 'ingesta_auth_keys_stale',
-      help: "1 while tokens are verified with keys past their cache age because the issuer's JWKS cannot be fetched.",
+      help: "1 while the issuer's JWKS cannot be fetched and the keys are past their cache age or missing: tokens are verified with stale keys, or answered 503 once none are left.",
       registers: api,
     }),
     eventPartitions: new Gauge({

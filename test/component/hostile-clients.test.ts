@@ -194,6 +194,13 @@ describe('hostile clients', () => {
       await slow.closed;
       assert.equal(counted(slow.status() ?? 0), 401);
       assert.match(slow.received(), /connection: close/i);
+      // A refusal without a body to wait for keeps the connection.
+      const bodyless = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+        headers: { authorization: 'Bearer forged.token.here' },
+      });
+      await bodyless.arrayBuffer();
+      assert.equal(counted(bodyless.status), 401);
+      assert.notEqual(bodyless.headers.get('connection'), 'close');
     });
   });
 
@@ -326,6 +333,26 @@ describe('hostile clients', () => {
       }
       assert.deepEqual(statuses.slice(0, 20), Array(20).fill(401));
       assert.deepEqual(statuses.slice(20), Array(10).fill(429));
+
+      // Valid tokens from one address, many at once, never count against it.
+      const busy = createApp({
+        log: testLog,
+        metrics: createMetrics(new Registry(), 'api'),
+        repository: stack.repository,
+        publisher: { destination: 'test', publish: async () => {} },
+        openApiDocument: loadOpenApiDocument(),
+        security: {
+          authenticate: createJwtAuthenticator(authConfig(issuer.jwksUrl)),
+          failedAuthPerMinute: 20,
+        },
+      });
+      const token = await issuer.sign({ scope: 'events:read' });
+      const parallel = await Promise.all(
+        Array.from({ length: 60 }, () =>
+          supertest(busy).get('/v1/events?limit=1').set('authorization', `Bearer ${token}`),
+        ),
+      );
+      assert.deepEqual(new Set(parallel.map((res) => counted(res.status))), new Set([200]));
     });
 
     test('when the sub claim is not a string, then 401', async () => {
