@@ -1,5 +1,5 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { AppError } from '../platform/errors.ts';
+import { dependencyUnavailable } from '../platform/errors.ts';
 
 /**
  * The token issuer's keys, fetched from its JWKS and kept so that trouble at the issuer does not
@@ -45,15 +45,7 @@ export class IssuerUnavailableError extends Error {
 }
 
 export const issuerUnavailable = (err: IssuerUnavailableError) =>
-  new AppError(
-    503,
-    'DEPENDENCY_UNAVAILABLE',
-    `the token issuer's keys are unavailable (${err.message}), retry later`,
-    {
-      cause: err,
-      retryAfterSec: err.retryAfterSec,
-    },
-  );
+  dependencyUnavailable(`the token issuer's keys (${err.message})`, err, err.retryAfterSec);
 
 export interface IssuerKeys {
   getKey: JWTVerifyGetKey;
