@@ -6,7 +6,7 @@ import { countPartitions } from '../db/partitions.ts';
 import { createAdminServer } from '../platform/admin-server.ts';
 import { createSnsClient } from '../platform/aws.ts';
 import type { Config } from '../platform/config.ts';
-import { createGuardMetrics, observePartitions } from '../platform/guard-metrics.ts';
+import { createGuardMetrics, samplePartitions } from '../platform/guard-metrics.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import type { ShutdownStep } from '../platform/shutdown.ts';
@@ -49,8 +49,8 @@ export async function startApi(
   const db = createDatabase({ ...config.database, applicationName: 'ingesta-api', log });
   observePool(db, metrics);
   const repository = new EventRepository(db);
-  const guards = createGuardMetrics(registry, 'api');
-  observePartitions(guards, () => countPartitions(db));
+  const guards = createGuardMetrics(registry);
+  const partitionSampler = samplePartitions(guards, () => countPartitions(db));
   // Made even when a publisher is given: it opens no connection until used, and the shutdown steps
   // stay those of the real API.
   const sns = createSnsClient(config.aws);
@@ -125,7 +125,13 @@ export async function startApi(
             server.closeIdleConnections();
           }),
       },
-      { name: 'close database pool', run: () => db.destroy() },
+      {
+        name: 'close database pool',
+        run: () => {
+          partitionSampler.stop();
+          return db.destroy();
+        },
+      },
       { name: 'close SNS client', run: () => sns.destroy() },
       { name: 'close admin server', run: () => admin.close() },
       { name: 'flush traces', run: () => flushTelemetry() },

@@ -1,11 +1,9 @@
 import { Registry } from 'prom-client';
 import { createDatabase, observePool } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
-import { countPartitions } from '../db/partitions.ts';
 import { createAdminServer } from '../platform/admin-server.ts';
 import { createSqsClient } from '../platform/aws.ts';
 import type { Config } from '../platform/config.ts';
-import { createGuardMetrics, observePartitions } from '../platform/guard-metrics.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import type { ShutdownStep } from '../platform/shutdown.ts';
@@ -25,7 +23,6 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
   const metrics = createMetrics(registry, 'consumer');
   const db = createDatabase({ ...config.database, applicationName: 'ingesta-consumer', log });
   observePool(db, metrics);
-  observePartitions(createGuardMetrics(registry, 'consumer'), () => countPartitions(db));
   const repository = new EventRepository(db);
   const { consumer: c } = config;
   const sqs = createSqsClient(config.aws, c.waitTimeSec);

@@ -1,11 +1,11 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 /**
- * Metrics of the guards against hostile or unlucky clients and dependencies: the token issuer's
- * keys (API) and the number of monthly partitions (both processes read it from the store).
+ * Metrics of the guards against hostile or unlucky clients and dependencies, all of the API: the
+ * token issuer's keys and the number of monthly partitions of the store.
  */
-export function createGuardMetrics(registry: Registry, role: 'api' | 'consumer') {
-  const api = role === 'api' ? [registry] : [];
+export function createGuardMetrics(registry: Registry) {
+  const api = [registry];
   const metrics = {
     jwksFetches: new Counter({
       name: 'ingesta_auth_jwks_fetches_total',
@@ -20,26 +20,35 @@ export function createGuardMetrics(registry: Registry, role: 'api' | 'consumer')
     }),
     eventPartitions: new Gauge({
       name: 'ingesta_event_partitions',
-      help: 'Monthly partitions of the events table, read from the store at scrape time.',
-      registers: [registry],
+      help: 'Monthly partitions of the events table, sampled from the store every few minutes by the API.',
+      registers: api,
     }),
   };
-  if (role === 'api') {
-    for (const outcome of ['ok', 'failed']) metrics.jwksFetches.inc({ outcome }, 0);
-    metrics.authKeysStale.set(0);
-  }
+  for (const outcome of ['ok', 'failed']) metrics.jwksFetches.inc({ outcome }, 0);
+  metrics.authKeysStale.set(0);
   return metrics;
 }
 
 export type GuardMetrics = ReturnType<typeof createGuardMetrics>;
 
-/** Sets the partition gauge at each scrape from `count`; a failed count leaves the last value. */
-export function observePartitions(metrics: GuardMetrics, count: () => Promise<number>): void {
-  (metrics.eventPartitions as unknown as { collect?: () => Promise<void> }).collect = async () => {
-    try {
-      metrics.eventPartitions.set(await count());
-    } catch {
-      // The database being down is reported by its own metrics and readiness.
-    }
+/**
+ * Samples the partition count into its gauge now and then every `intervalMs` (default 5 min), in the
+ * background: a scrape never waits on the database, and a slow or absent database leaves the last
+ * value. The count changes a few times a month, and the alert on it waits an hour.
+ */
+export function samplePartitions(
+  metrics: GuardMetrics,
+  count: () => Promise<number>,
+  intervalMs = 300_000,
+): { stop(): void } {
+  const sample = () => {
+    count().then(
+      (value) => metrics.eventPartitions.set(value),
+      () => {}, // the database being down is reported by its own metrics and readiness
+    );
   };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

@@ -28,7 +28,7 @@ export function guardRuleGroup(): RuleGroup {
     },
     {
       alert: 'IngestaEventPartitionsHigh',
-      // Both processes read the same count from the store: max, not sum.
+      // Every API pod samples the same count from the store: max, not sum.
       expr: `max by (namespace) (ingesta_event_partitions) > ${partitionCountThreshold}`,
       for: '1h',
       labels: { severity: 'ticket' },
