@@ -5,12 +5,13 @@ import helmet from 'helmet';
 import type { EventRepository } from '../db/event-repository.ts';
 import { maxEventBytes } from '../ingest/contract.ts';
 import { isBinaryMode } from '../ingest/http-binding.ts';
+import type { TimePolicy } from '../ingest/time-window.ts';
 import { routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type Authenticator, requireAuth } from './auth.ts';
 import { eventsRouter } from './events-routes.ts';
-import { createLoadShedder, perPrincipalRateLimit } from './limits.ts';
+import { createLoadShedder, failedAuthRateLimit, perPrincipalRateLimit } from './limits.ts';
 import { validatorDocument, validatorFormats } from './openapi.ts';
 import { problemMiddleware, sendProblem } from './problem.ts';
 import { referencePageRouter } from './reference-page.ts';
@@ -28,6 +29,8 @@ export interface AppDeps {
   openApiDocument: Record<string, unknown>;
   /** Validate responses against the spec too (tests turn it on; a violation is a 500). Default false. */
   validateResponses?: boolean;
+  /** Event times accepted (ingest/time-window.ts); the config's in production. Default `defaultTimePolicy`. */
+  timePolicy?: TimePolicy;
   /** Authentication, limits and load shedding; see platform/config.ts for the defaults in production. */
   security?: SecurityOptions;
 }
@@ -37,6 +40,8 @@ export interface SecurityOptions {
   authenticate?: Authenticator;
   /** Default 6000. */
   rateLimitPerMinute?: number;
+  /** Failed authentications per client address per minute before 429. Default 60. */
+  failedAuthPerMinute?: number;
   /** Proxies in front that set X-Forwarded-For. Default 0. */
   trustProxyHops?: number;
   /** Default 256. */
@@ -150,13 +155,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext());
   app.use(httpMetrics(metrics));
   app.use(securityHeaders());
-  app.use(
-    '/v1',
-    createLoadShedder({
-      maxInFlight: security.maxInFlightRequests ?? 256,
-      maxLagMs: security.maxEventLoopLagMs ?? 500,
-    }).middleware,
-  );
 
   const specJson = JSON.stringify(openApiDocument);
   app.get('/openapi.json', (_req, res) => {
@@ -164,8 +162,11 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(referencePageRouter());
 
-  // Authenticate before the body is even parsed; then limit per principal.
-  if (security.authenticate) app.use('/v1', requireAuth(security.authenticate));
+  // Authenticate before the body is even parsed, failures limited per client address; then limit per principal.
+  if (security.authenticate) {
+    app.use('/v1', failedAuthRateLimit(security.failedAuthPerMinute ?? 60));
+    app.use('/v1', requireAuth(security.authenticate));
+  }
   app.use('/v1', perPrincipalRateLimit(security.rateLimitPerMinute ?? 6_000));
   // Event bodies arrive as text: the acceptance contract keeps each event's text as sent (ingest/).
   app.use(
@@ -176,6 +177,15 @@ export function createApp(deps: AppDeps): Express {
     express.raw({ type: (req) => isBinaryMode(req.headers), limit: maxEventBytes }),
   );
   app.use('/v1/replays', express.json({ limit: '64kb' }));
+  // Counted once the body has arrived: a client trickling bodies holds its own sockets, not the
+  // capacity every other client shares (api/http-server.ts cuts slow bodies off).
+  app.use(
+    '/v1',
+    createLoadShedder({
+      maxInFlight: security.maxInFlightRequests ?? 256,
+      maxLagMs: security.maxEventLoopLagMs ?? 500,
+    }).middleware,
+  );
   app.use(
     OpenApiValidator.middleware({
       apiSpec: validatorDocument(openApiDocument) as never,

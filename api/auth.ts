@@ -1,7 +1,13 @@
 import type { RequestHandler } from 'express';
-import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
+import { errors, type JWTPayload, jwtVerify } from 'jose';
 import type { AuthConfig } from '../platform/config.ts';
-import { AppError, dependencyUnavailable } from '../platform/errors.ts';
+import { AppError } from '../platform/errors.ts';
+import {
+  createIssuerKeys,
+  type IssuerKeyOptions,
+  IssuerUnavailableError,
+  issuerUnavailable,
+} from './issuer-keys.ts';
 
 export interface Principal {
   subject: string;
@@ -21,34 +27,44 @@ function scopesOf(payload: JWTPayload): Set<string> {
   return new Set(list.filter((s): s is string => typeof s === 'string' && s.length > 0));
 }
 
+export interface AuthenticatorOptions {
+  /** How the issuer's keys are fetched and kept; `maxStaleMs` comes from the config. */
+  keys?: IssuerKeyOptions;
+}
+
 /**
  * Verifies bearer JWTs against the issuer's JWKS: signature with an allow-listed asymmetric
  * algorithm only (so `alg: none` and HS256-signed-with-the-public-key are refused), issuer,
- * audience, expiry with a small clock tolerance. Keys are cached and refetched on rotation.
+ * audience, expiry with a small clock tolerance, and a string `sub`. Keys come from ./issuer-keys.ts:
+ * an issuer that cannot be reached is a 503 while no usable keys are left, never a 401.
  */
-export function createJwtAuthenticator(config: AuthConfig): Authenticator {
-  const jwks = createRemoteJWKSet(new URL(config.jwksUrl), {
-    timeoutDuration: 2_000,
-    cooldownDuration: 30_000,
-    cacheMaxAge: 10 * 60_000,
+export function createJwtAuthenticator(
+  config: AuthConfig,
+  options: AuthenticatorOptions = {},
+): Authenticator {
+  const keys = createIssuerKeys(config.jwksUrl, {
+    maxStaleMs: config.jwksMaxStaleSec * 1000,
+    ...options.keys,
   });
   return async (token) => {
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, jwks, {
+      ({ payload } = await jwtVerify(token, keys.getKey, {
         issuer: config.issuer,
         audience: config.audience,
         algorithms: config.algorithms,
         clockTolerance: config.clockToleranceSec,
         requiredClaims: ['exp', 'sub'],
-      });
-      return { subject: String(payload.sub), scopes: scopesOf(payload) };
+      }));
     } catch (err) {
-      if (err instanceof errors.JWKSTimeout || (err instanceof TypeError && /fetch/i.test(err.message))) {
-        throw dependencyUnavailable('the token issuer keys', err, 5);
-      }
+      if (err instanceof IssuerUnavailableError) throw issuerUnavailable(err);
       if (err instanceof errors.JOSEError) throw unauthenticated(`invalid bearer token (${err.code})`);
       throw err;
     }
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
+      throw unauthenticated('invalid bearer token (the sub claim must be a non-empty string)');
+    }
+    return { subject: payload.sub, scopes: scopesOf(payload) };
   };
 }
 

@@ -8,7 +8,13 @@ import {
   InvalidCursorError,
   type StoredEvent,
 } from '../db/event-repository.ts';
-import { type AcceptedEvent, maxEventBytes, type Problem, readEventsBody } from '../ingest/contract.ts';
+import {
+  type AcceptedEvent,
+  maxEventBytes,
+  type Problem,
+  type ReadOptions,
+  readEventsBody,
+} from '../ingest/contract.ts';
 import {
   ceHeaderNames,
   dataContentTypeOf,
@@ -17,6 +23,7 @@ import {
   structuredToBinary,
 } from '../ingest/http-binding.ts';
 import { type OutgoingMessage, toOutgoingMessage } from '../ingest/message.ts';
+import { defaultTimePolicy, type TimePolicy, timeWindow } from '../ingest/time-window.ts';
 import { parseTimestamp, type Timestamp } from '../ingest/timestamp.ts';
 import { AppError, dependencyUnavailable, invalidRequest, notFound } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -29,6 +36,8 @@ export interface EventsRouteDeps {
   repository: EventRepository;
   publisher: EventPublisher;
   metrics: Metrics;
+  /** Event times accepted (ingest/time-window.ts). Default `defaultTimePolicy`. */
+  timePolicy?: TimePolicy;
 }
 
 /** Widest /v1/stats answer, in buckets: a month of minutes fits, a year of minutes does not. */
@@ -70,10 +79,10 @@ function refuse(verdict: { malformed?: string; problems: Problem[]; tooLarge: bo
  * the acceptance contract; or the 400/413/415 that says what to change. Binary mode is exactly a
  * request with `ce-specversion`.
  */
-function acceptRequest(req: Request): AcceptedRequest {
+function acceptRequest(req: Request, options: ReadOptions): AcceptedRequest {
   const contentType = req.get('content-type');
   if (isBinaryMode(req.headers)) {
-    const verdict = readBinaryRequest(req.headers, req.body as Buffer | string | undefined);
+    const verdict = readBinaryRequest(req.headers, req.body as Buffer | string | undefined, options);
     if (!verdict.ok) refuse(verdict);
     return { events: [verdict.event], batch: false, mode: 'binary', warnings: verdict.warnings };
   }
@@ -104,7 +113,7 @@ function acceptRequest(req: Request): AcceptedRequest {
       'is empty: send a CloudEvent as JSON with at least specversion "1.0", id, source and type';
     throw invalidRequest(`request/body ${message}`, [{ path: '/body', message }]);
   }
-  const verdict = readEventsBody(text, { batch });
+  const verdict = readEventsBody(text, { batch, ...options });
   if (!verdict.ok) refuse(verdict);
   return {
     events: verdict.events,
@@ -179,7 +188,7 @@ const queryString = (req: Request, name: string): string | undefined => {
 
 /** POST/GET /v1/events, GET /v1/events/:source/:id and GET /v1/stats. Validation is the OpenAPI validator's job. */
 export function eventsRouter(deps: EventsRouteDeps): Router {
-  const { log, repository, publisher, metrics } = deps;
+  const { log, repository, publisher, metrics, timePolicy = defaultTimePolicy } = deps;
   const router = Router();
   const tracer = trace.getTracer('ingesta-api');
   // The counter's two series, resolved once rather than on every request.
@@ -206,7 +215,14 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
   }
 
   router.post('/v1/events', async (req, res) => {
-    const { events, batch: isBatch, mode, warnings } = acceptRequest(req);
+    const {
+      events,
+      batch: isBatch,
+      mode,
+      warnings,
+    } = acceptRequest(req, {
+      window: timeWindow(timePolicy, Date.now()),
+    });
     if (warnings.length > 0) {
       // RFC 7234's Warning header, code 299: accepted, but advised against.
       res.set(

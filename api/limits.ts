@@ -26,6 +26,50 @@ export function perPrincipalRateLimit(limitPerMinute: number): RequestHandler {
   });
 }
 
+/** Addresses whose failures are remembered at most; beyond it the oldest are forgotten first. */
+const maxTrackedAddresses = 100_000;
+
+/**
+ * Failed authentications per client address: past the limit within a minute, a client forging
+ * tokens gets 429 before its token is even verified. Only 401 answers count, when they are sent, so
+ * any number of concurrent requests with valid tokens from one address never trips it. In memory
+ * per pod, like the per-principal limit.
+ */
+export function failedAuthRateLimit(limitPerMinute: number, now: () => number = Date.now): RequestHandler {
+  const windowMs = 60_000;
+  const failures = new Map<string, { count: number; resetAtMs: number }>();
+  const record = (key: string) => {
+    const at = now();
+    const entry = failures.get(key);
+    if (entry && entry.resetAtMs > at) {
+      entry.count++;
+      return;
+    }
+    failures.delete(key); // re-inserted last: the map stays ordered by window start
+    failures.set(key, { count: 1, resetAtMs: at + windowMs });
+    for (const [oldest, { resetAtMs }] of failures) {
+      if (failures.size <= maxTrackedAddresses && resetAtMs > at) break;
+      failures.delete(oldest);
+    }
+  };
+  return (req, res, next) => {
+    const key = req.ip ?? 'unknown';
+    const entry = failures.get(key);
+    const at = now();
+    if (entry && entry.resetAtMs > at && entry.count >= limitPerMinute) {
+      return next(
+        new AppError(429, 'RATE_LIMITED', `over ${limitPerMinute} failed authentications per minute`, {
+          retryAfterSec: Math.max(1, Math.ceil((entry.resetAtMs - at) / 1000)),
+        }),
+      );
+    }
+    res.once('finish', () => {
+      if (res.statusCode === 401) record(key);
+    });
+    next();
+  };
+}
+
 export interface LoadShedder {
   middleware: RequestHandler;
   /** Current event-loop lag estimate, in ms. */

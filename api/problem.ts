@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import { maxEventBytes } from '../ingest/contract.ts';
 import { AppError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { hasBody } from './http-server.ts';
 
 interface ProblemBody {
   type: string;
@@ -53,6 +54,8 @@ export function sendProblem(
     ...(traceId && traceId !== '00000000000000000000000000000000' ? { traceId } : {}),
   };
   if (retryAfterSec !== undefined) res.setHeader('Retry-After', String(retryAfterSec));
+  // Refused before its body has arrived: close the socket after the answer rather than keep reading.
+  if (hasBody(res.req) && !res.req.complete) res.setHeader('Connection', 'close');
   res.status(rest.status).type('application/problem+json').send(JSON.stringify(body));
 }
 

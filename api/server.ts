@@ -1,11 +1,12 @@
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { createDatabase, observePool } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
+import { countPartitions } from '../db/partitions.ts';
 import { createAdminServer } from '../platform/admin-server.ts';
 import { createSnsClient } from '../platform/aws.ts';
 import type { Config } from '../platform/config.ts';
+import { createGuardMetrics, samplePartitions } from '../platform/guard-metrics.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import type { ShutdownStep } from '../platform/shutdown.ts';
@@ -13,6 +14,7 @@ import { flushTelemetry } from '../platform/telemetry/flush.ts';
 import { ReplayStore } from '../replay/store.ts';
 import { createApp } from './app.ts';
 import { createJwtAuthenticator } from './auth.ts';
+import { createHttpServer } from './http-server.ts';
 import { loadOpenApiDocument } from './openapi.ts';
 import { createSnsPublisher, type EventPublisher } from './sns-publisher.ts';
 
@@ -35,7 +37,8 @@ export interface RunningApi {
 
 /**
  * The API's composition root: creates the pool and clients once, listens, and returns how to stop.
- * Server timeouts sit above the NLB's idle timeout so the load balancer, not Node, closes idle sockets.
+ * Idle keep-alive sockets outlive the NLB's idle timeout so the load balancer, not Node, closes them;
+ * requests themselves are held to the limits of ./http-server.ts.
  */
 export async function startApi(
   config: Config,
@@ -47,6 +50,8 @@ export async function startApi(
   const db = createDatabase({ ...config.database, applicationName: 'ingesta-api', log });
   observePool(db, metrics);
   const repository = new EventRepository(db);
+  const guards = createGuardMetrics(registry);
+  const partitionSampler = samplePartitions(guards, () => countPartitions(db));
   // Made even when a publisher is given: it opens no connection until used, and the shutdown steps
   // stay those of the real API.
   const sns = createSnsClient(config.aws);
@@ -64,16 +69,30 @@ export async function startApi(
       maxRatePerSec: config.replay.maxRatePerSec,
     },
     openApiDocument: loadOpenApiDocument(),
+    timePolicy: config.eventTime,
     security: {
-      ...(api.auth ? { authenticate: createJwtAuthenticator(api.auth) } : {}),
+      ...(api.auth
+        ? {
+            authenticate: createJwtAuthenticator(api.auth, {
+              keys: {
+                onFetch: (outcome) => guards.jwksFetches.inc({ outcome }),
+                onStale: (stale) => {
+                  guards.authKeysStale.set(stale ? 1 : 0);
+                  if (stale) log.warn('token issuer unreachable: verifying tokens with stale keys');
+                },
+              },
+            }),
+          }
+        : {}),
       rateLimitPerMinute: api.rateLimitPerMinute,
+      failedAuthPerMinute: api.failedAuthPerMinute,
       trustProxyHops: api.trustProxyHops,
       maxInFlightRequests: api.maxInFlightRequests,
       maxEventLoopLagMs: api.maxEventLoopLagMs,
     },
   });
 
-  const server = createServer(app);
+  const server = createHttpServer(app);
   // While draining, a keep-alive connection is closed as soon as its last response is written.
   let draining = false;
   server.on('request', (_req, res) => {
@@ -81,9 +100,6 @@ export async function startApi(
       if (draining) setImmediate(() => server.closeIdleConnections());
     });
   });
-  server.keepAliveTimeout = 360_000;
-  server.headersTimeout = 361_000;
-  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.api.port, host, resolve);
@@ -115,7 +131,13 @@ export async function startApi(
             server.closeIdleConnections();
           }),
       },
-      { name: 'close database pool', run: () => db.destroy() },
+      {
+        name: 'close database pool',
+        run: () => {
+          partitionSampler.stop();
+          return db.destroy();
+        },
+      },
       { name: 'close SNS client', run: () => sns.destroy() },
       { name: 'close admin server', run: () => admin.close() },
       { name: 'flush traces', run: () => flushTelemetry() },

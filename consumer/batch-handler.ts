@@ -11,6 +11,7 @@ import { type Link, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace }
 import { isDatabaseUnavailable, isRowRefused } from '../db/database.ts';
 import type { EventRepository, NewEvent } from '../db/event-repository.ts';
 import { encodeAttributeValue, parseMessage, type RejectionCode } from '../ingest/message.ts';
+import { consumerGraceMs, type TimePolicy, timeWindow } from '../ingest/time-window.ts';
 import { chunkWithin } from '../platform/batch-limits.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
@@ -31,6 +32,8 @@ export interface BatchHandlerDeps {
   log: Logger;
   /** Longest a failed batch waits before redelivery, in s (the queue's visibility timeout). */
   maxRetryDelaySec: number;
+  /** Event times stored: the API's window, widened by `consumerGraceMs`. */
+  timePolicy: TimePolicy;
 }
 
 interface ValidMessage {
@@ -297,8 +300,9 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     const endTimer = metrics.batchDuration.startTimer();
     const valid: ValidMessage[] = [];
     const rejected: RejectedMessage[] = [];
+    const window = timeWindow(deps.timePolicy, Date.now(), consumerGraceMs);
     for (const message of messages) {
-      const parsed = parseMessage(message);
+      const parsed = parseMessage(message, { window });
       if (parsed.ok) {
         const { trace: carrier, ok: _ok, ...newEvent } = parsed;
         valid.push({ message, newEvent, trace: carrier });

@@ -37,6 +37,7 @@ export async function startConsumer(config: Config, log: Logger, host = '0.0.0.0
     metrics,
     log,
     maxRetryDelaySec: c.visibilityTimeoutSec,
+    timePolicy: config.eventTime,
   });
   const sampler = startQueueSampler({
     sqs,

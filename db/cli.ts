@@ -33,7 +33,11 @@ const db = createDatabase({
 });
 try {
   if (command === 'maintain') {
-    const { created, dropped } = await maintainPartitions(db, { retentionDays: config.eventRetentionDays });
+    const { created, dropped } = await maintainPartitions(db, {
+      retentionDays: config.eventRetentionDays,
+      // Every month an accepted event can name ahead, and the one the consumer's grace can reach.
+      monthsAhead: Math.max(3, config.eventTime.monthsAhead + 1),
+    });
     log.info(
       { created, dropped, retentionDays: config.eventRetentionDays },
       created.length + dropped.length > 0 ? 'partitions maintained' : 'nothing to do',

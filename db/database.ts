@@ -58,30 +58,41 @@ export function observePool(db: Database, metrics: Metrics): void {
   (metrics.dbPool as unknown as { collect?: () => void }).collect = sample;
 }
 
-const unavailableCodes = new Set([
+/** Socket errors of the client: the server cannot be reached right now. */
+const networkCodes = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
   'EHOSTUNREACH',
   'ENOTFOUND',
   'EPIPE',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '57014', // query_canceled (statement_timeout)
-  '08000',
-  '08001',
-  '08003',
-  '08006',
-  '53300', // too_many_connections
+  'EAI_AGAIN',
 ]);
 
-/** True for failures that say "the database is not there right now" rather than "this query is wrong". */
+/**
+ * SQLSTATEs that mean "the database cannot serve now, try again later", by class where the whole
+ * class means it:
+ * - 08 connection exception; 53 insufficient resources (too many connections, disk full, out of
+ *   memory); 58 system error (I/O);
+ * - 57P01–57P05 shutdown, crash, cannot connect now, idle session timeout; 57014 a statement
+ *   cancelled by statement_timeout;
+ * - 55000 object not in prerequisite state, as a starting, stopping or read-only server answers
+ *   ("not accepting connections"); 55P03 a lock not granted in time;
+ * - 28P01 and 28000 authentication failed: during a credential rotation the old password is
+ *   refused until the pod reads the new one; a wrong password for good keeps /readyz failing.
+ */
+const unavailableStates = /^(?:08|53|58)|^57P0[1-5]$|^(?:57014|55000|55P03|28P01|28000)$/;
+
+/**
+ * True for failures that say "the database is not there right now" rather than "this query is
+ * wrong". The API answers reads with 503 and the consumer retries the batch: one classification
+ * for both.
+ */
 export function isDatabaseUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'KnexTimeoutError') return true;
-  const code = (err as { code?: string }).code;
-  if (code && unavailableCodes.has(code)) return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (networkCodes.has(code) || unavailableStates.test(code))) return true;
   if (
     /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(err.message)
   ) {

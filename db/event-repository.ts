@@ -14,7 +14,7 @@ import {
   slotCounts,
 } from './count-series.ts';
 import { type Database, isDatabaseUnavailable } from './database.ts';
-import { createPartitions, isMissingPartition } from './partitions.ts';
+import { createPartitionsAsWriter, isMissingPartition } from './partitions.ts';
 
 /** An event to store, as the acceptance contract (ingest/) gave it. */
 export interface NewEvent {
@@ -252,7 +252,7 @@ const insertBatchSql = `with incoming as (
  * first time their (source, id) is seen, whatever their `time`); only those go into the monthly
  * partitions of `events` and feed the count series upserts (per source, and per type across
  * sources), so the series count only rows actually inserted. An event whose month has no partition yet gets one,
- * and its statement runs again (db/partitions.ts).
+ * made by the migration role's function (db/partitions.ts `createPartitionsAsWriter`), and its statement runs again.
  *
  * Concurrent insertBatch calls (the consumer's pollers) share statements: at most
  * `maxConcurrentInserts` run at once and the calls that arrive meanwhile are merged into the next
@@ -342,7 +342,7 @@ export class EventRepository {
     } catch (err) {
       if (!isMissingPartition(err)) throw err;
       // Two short tries: a batch must end well inside its visibility timeout.
-      await createPartitions(
+      await createPartitionsAsWriter(
         this.#db,
         batch.map(({ time }) => new Date(time.epochMs)),
         { attempts: 2 },

@@ -5,6 +5,7 @@ import * as rollupsByType from './migrations/0002-rollups-by-type.ts';
 import * as monthlyPartitions from './migrations/0003-monthly-partitions.ts';
 import * as countSeries from './migrations/0004-count-series.ts';
 import * as eventText from './migrations/0005-event-text.ts';
+import * as partitionFunction from './migrations/0006-partition-function.ts';
 import * as replays from './migrations/0007-replays.ts';
 
 /** Migrations by name, in order. Listed explicitly so the same code runs from sources and from dist/. */
@@ -14,6 +15,7 @@ const migrations: Record<string, Knex.Migration> = {
   '0003-monthly-partitions': monthlyPartitions,
   '0004-count-series': countSeries,
   '0005-event-text': eventText,
+  '0006-partition-function': partitionFunction,
   '0007-replays': replays,
 };
 

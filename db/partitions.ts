@@ -1,4 +1,7 @@
 import type { Knex } from 'knex';
+import { addMonths, monthStart, utcMonth } from '../ingest/timestamp.ts';
+
+export { addMonths, monthStart };
 
 /**
  * `events` is partitioned by event time, one partition per UTC calendar month, so retention drops
@@ -7,6 +10,8 @@ import type { Knex } from 'knex';
  * Partitions are made ahead of time by `maintainPartitions` (the migration and the chart's
  * maintenance CronJob), and on demand by the writer when an event's month has none yet (a backfill
  * of old events, or a CronJob that did not run): no event is ever refused for want of a partition.
+ * The months an event may name are bounded by the acceptance contract's time window
+ * (ingest/time-window.ts), so no client can make more than that many partitions.
  *
  * A partitioned table's unique keys must contain the partition key, so `(source, id)` is kept unique
  * across all months by `event_keys`, written in the same statement as the event. Retention removes a
@@ -14,25 +19,15 @@ import type { Knex } from 'knex';
  */
 
 /** Arbitrary but fixed: writers and the maintenance job creating partitions take turns on it. */
-const partitionLockKey = 4_815_162_343;
+export const partitionLockKey = 4_815_162_343;
+
+/**
+ * Farthest month the writer may create, in months after the current one: the longest time window
+ * (EVENT_TIME_MONTHS_AHEAD at most 24) plus the consumer's grace. Checked by the database itself.
+ */
+export const maxMonthsAheadOfNow = 25;
 
 const partitionPattern = /^events_y(\d{4})m(\d{2})$/;
-
-/** The first instant of the UTC month holding `date`. */
-export function monthStart(date: Date): Date {
-  return utcMonth(date.getUTCFullYear(), date.getUTCMonth());
-}
-
-export function addMonths(month: Date, months: number): Date {
-  return utcMonth(month.getUTCFullYear(), month.getUTCMonth() + months);
-}
-
-/** The first instant of a UTC month (`monthIndex` from 0, may overflow), for any year: `Date.UTC` maps 0–99 to 1900–1999. */
-function utcMonth(year: number, monthIndex: number): Date {
-  const date = new Date(0);
-  date.setUTCFullYear(year, monthIndex, 1);
-  return date;
-}
 
 /** `events_y2026m11` for November 2026: sorts by month, and says which month it holds. */
 export function partitionName(month: Date): string {
@@ -69,6 +64,14 @@ export async function listPartitions(db: Knex): Promise<string[]> {
      order by 1`,
   );
   return rows.map((r) => r.name);
+}
+
+/** How many partitions `events` has: what a query without a time range locks, about six locks each. */
+export async function countPartitions(db: Knex): Promise<number> {
+  const { rows } = await db.raw<{ rows: { count: number }[] }>(
+    `select count(*)::int as count from pg_inherits where inhparent = 'events'::regclass`,
+  );
+  return rows[0]?.count ?? 0;
 }
 
 export interface LockOptions {
@@ -129,6 +132,35 @@ export async function createPartitions(
          for values from ('${pgMonth(month)}') to ('${pgMonth(addMonths(month, 1))}')`,
       );
       created.push(name);
+    }
+    return created;
+  });
+}
+
+/**
+ * What the writer runs when an event's month has no partition: each missing month through
+ * `ingesta_create_event_partition` (migration 0006), which creates it as the owner of `events`, so
+ * the app's own login needs no DDL rights. Returns the names created.
+ */
+export async function createPartitionsAsWriter(
+  db: Knex,
+  times: Iterable<Date>,
+  options: LockOptions = {},
+): Promise<string[]> {
+  const months = new Map<string, Date>();
+  for (const time of times) {
+    const month = monthStart(time);
+    months.set(partitionName(month), month);
+  }
+  if (months.size === 0) return [];
+  return withShortLocks(db, options, async (trx) => {
+    const created: string[] = [];
+    for (const [name, month] of [...months].sort(([a], [b]) => a.localeCompare(b))) {
+      const { rows } = await trx.raw<{ rows: { created: boolean }[] }>(
+        'select ingesta_create_event_partition(?::timestamptz) as created',
+        [pgMonth(month)],
+      );
+      if (rows[0]?.created) created.push(name);
     }
     return created;
   });

@@ -1,5 +1,6 @@
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { type ScannedValue, scanJson } from './json-text.ts';
+import { outsideWindow, type TimeWindow } from './time-window.ts';
 import { parseTimestamp, type Timestamp } from './timestamp.ts';
 
 /**
@@ -18,6 +19,8 @@ export const maxEventBytes = 200 * 1024;
 export const maxBatchEvents = 100;
 /** Deepest nesting of an event (the event object is level 1, an object in `data` level 2…). */
 export const maxEventDepth = 100;
+/** Most members of one object or array in an event: what a reader may walk in one step. */
+export const maxEventWidth = 10_000;
 
 /** Longest value of each string attribute, in Unicode code points. */
 export const attributeMaxLength = {
@@ -186,8 +189,14 @@ const checkExtensionValue = (value: unknown): string | undefined => {
   return 'must be a string, a boolean or an integer from -2147483648 to 2147483647 (the CloudEvents types)';
 };
 
+/** What the contract needs besides the text. */
+export interface ReadOptions {
+  /** Event times accepted (./time-window.ts); without it, any time in years 0001–9999. */
+  window?: TimeWindow | undefined;
+}
+
 /** Applies the contract to one event: `value` parsed by `JSON.parse`, `scanned` its text. */
-export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
+export function checkEvent(value: unknown, scanned: ScannedValue, { window }: ReadOptions = {}): Verdict {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return {
       ok: false,
@@ -242,6 +251,12 @@ export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
   if (scanned.depth > maxEventDepth) {
     problems.push({ path: '/data', message: `nests ${scanned.depth} levels deep; at most ${maxEventDepth}` });
   }
+  if (scanned.width > maxEventWidth) {
+    problems.push({
+      path: '/data',
+      message: `has an object or array of ${scanned.width} members; at most ${maxEventWidth}`,
+    });
+  }
   const bytes = Buffer.byteLength(scanned.text);
   const tooLarge = bytes > maxEventBytes;
   if (tooLarge) {
@@ -261,6 +276,8 @@ export function checkEvent(value: unknown, scanned: ScannedValue): Verdict {
   if (typeof event.time === 'string') {
     const time = parseTimestamp(event.time);
     if (time.ok) accepted.time = time.value;
+    const outside = time.ok && window ? outsideWindow(window, time.value.epochMs) : undefined;
+    if (outside) return { ok: false, problems: [{ path: '/time', message: outside }], tooLarge: false };
   }
   return { ok: true, event: accepted, warnings };
 }
@@ -287,7 +304,10 @@ export type BodyVerdict =
  * Reads a structured-mode (`batch: false`) or batched-mode request body. Problems are named by
  * JSON Pointer under `/body` (`/body/3/time` for the fourth event of a batch).
  */
-export function readEventsBody(text: string, { batch }: { batch: boolean }): BodyVerdict {
+export function readEventsBody(
+  text: string,
+  { batch, window }: { batch: boolean } & ReadOptions,
+): BodyVerdict {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -320,7 +340,7 @@ export function readEventsBody(text: string, { batch }: { batch: boolean }): Bod
   const warnings: Problem[] = [];
   let allTooLarge = true;
   values.forEach((element, index) => {
-    const verdict = checkEvent(element, scanned[index] as ScannedValue);
+    const verdict = checkEvent(element, scanned[index] as ScannedValue, { window });
     const prefix = batch ? `/body/${index}` : '/body';
     if (verdict.ok) {
       events.push(verdict.event);
@@ -338,10 +358,11 @@ export function readEventsBody(text: string, { batch }: { batch: boolean }): Bod
 /** Reads one event's text, as the consumer does with a message body; problems are named from the event. */
 export function readEventText(
   text: string,
+  options: ReadOptions = {},
 ):
   | { ok: true; event: AcceptedEvent; warnings: Problem[] }
   | { ok: false; malformed?: string; problems: Problem[]; tooLarge: boolean } {
-  const verdict = readEventsBody(text, { batch: false });
+  const verdict = readEventsBody(text, { batch: false, ...options });
   if (verdict.ok) return { ok: true, event: verdict.events[0] as AcceptedEvent, warnings: verdict.warnings };
   return {
     ...verdict,

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { type Problem, readEventText } from './contract.ts';
+import { type Problem, type ReadOptions, readEventText } from './contract.ts';
 import { type ScannedValue, scanJson } from './json-text.ts';
 
 /**
@@ -237,10 +237,14 @@ export function structuredToBinary(text: string): { headers: Record<string, stri
 }
 
 /** Checks a binary-mode request through the acceptance contract, with problems named by header. */
-export function readBinaryRequest(headers: IncomingHttpHeaders, body: Buffer | string | undefined) {
+export function readBinaryRequest(
+  headers: IncomingHttpHeaders,
+  body: Buffer | string | undefined,
+  options: ReadOptions = {},
+) {
   const structured = binaryToStructured(headers, body);
   if (!structured.ok) return { ok: false as const, problems: structured.problems, tooLarge: false };
-  const verdict = readEventText(structured.text);
+  const verdict = readEventText(structured.text, options);
   if (verdict.ok) {
     const warnings = verdict.warnings.map((w) => ({ ...w, path: `/headers/ce-${w.path.slice(1)}` }));
     return { ...verdict, warnings };

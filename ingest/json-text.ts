@@ -15,6 +15,8 @@ export interface ScannedValue {
   names: string[];
   /** Nesting depth: 0 for a scalar, 1 for an object or array of scalars. */
   depth: number;
+  /** Most members of any one object or array inside the value (the value itself included). */
+  width: number;
 }
 
 // Strings (with their escapes), structural characters, and literals (numbers, true, false, null).
@@ -33,13 +35,17 @@ export function scanJson(text: string, { elements = false } = {}): ScannedValue[
   let names: string[] = [];
   let depth = 0;
   let maxDepth = base;
+  // Commas seen in each open container, innermost last: its members are one more.
+  const commas: number[] = [];
+  let width = 0;
   let inObject = false; // the value scanned is an object
   let expectName = false;
   const finish = () => {
-    if (parts.length > 0) values.push({ text: parts.join(''), names, depth: maxDepth - base });
+    if (parts.length > 0) values.push({ text: parts.join(''), names, depth: maxDepth - base, width });
     parts = [];
     names = [];
     maxDepth = base;
+    width = 0;
     inObject = false;
   };
   tokenPattern.lastIndex = 0;
@@ -63,8 +69,11 @@ export function scanJson(text: string, { elements = false } = {}): ScannedValue[
       }
       depth++;
       if (depth > maxDepth) maxDepth = depth;
+      commas.push(0);
+      if (width === 0) width = 1;
     } else if (first === 0x7d || first === 0x5d) {
       depth--;
+      commas.pop();
     } else if (first === 0x22) {
       if (expectName) {
         names.push(JSON.parse(token) as string);
@@ -72,8 +81,13 @@ export function scanJson(text: string, { elements = false } = {}): ScannedValue[
       }
       if (token.includes('\uFFFE') || token.includes('\uFFFF'))
         token = token.replace(refusedBySqs, escapeForSqs);
-    } else if (first === 0x2c && inObject && depth === base + 1) {
-      expectName = true;
+    } else if (first === 0x2c) {
+      const top = commas.length - 1;
+      const seen = (commas[top] ?? 0) + 1;
+      commas[top] = seen;
+      const members = seen + 1;
+      if (members > width) width = members;
+      if (inObject && depth === base + 1) expectName = true;
     }
     parts.push(token);
   }

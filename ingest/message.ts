@@ -1,6 +1,6 @@
 import type { MessageAttributeValue as SnsAttribute } from '@aws-sdk/client-sns';
 import type { Message } from '@aws-sdk/client-sqs';
-import { type AcceptedEvent, maxEventBytes, readEventText } from './contract.ts';
+import { type AcceptedEvent, maxEventBytes, type ReadOptions, readEventText } from './contract.ts';
 import { encodeHeaderValue } from './http-binding.ts';
 import { earliestMs, endMs, fromEpoch, type Timestamp } from './timestamp.ts';
 
@@ -91,8 +91,9 @@ const summarize = (problems: { path: string; message: string }[]) =>
 /**
  * Reads one SQS message, a raw-delivery body or an SNS envelope, through the acceptance contract the
  * API applied. A rejection is final (the message can never succeed) and carries a reason for the DLQ.
+ * The consumer's time window is the API's widened by `consumerGraceMs` (./time-window.ts).
  */
-export function parseMessage(message: Message): ParsedMessage {
+export function parseMessage(message: Message, options: ReadOptions = {}): ParsedMessage {
   let body = message.Body ?? '';
   if (Buffer.byteLength(body) > maxEventBytes * 1.5) {
     return { ok: false, code: 'EVENT_TOO_LARGE', reason: `message body over ${maxEventBytes} bytes` };
@@ -115,7 +116,7 @@ export function parseMessage(message: Message): ParsedMessage {
       body = envelope.Message;
     }
   }
-  const verdict = readEventText(body);
+  const verdict = readEventText(body, options);
   if (!verdict.ok) {
     if (verdict.malformed) return { ok: false, code: 'NOT_JSON', reason: verdict.malformed };
     const code = verdict.tooLarge ? 'EVENT_TOO_LARGE' : 'SCHEMA_VIOLATION';

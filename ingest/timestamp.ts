@@ -116,3 +116,19 @@ export function fromEpoch(epochMs: number, micros = 0): Timestamp {
   const iso = new Date(epochMs).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ for years 0001–9999
   return { epochMs, micros, normalized: `${iso.slice(0, 23)}${String(micros).padStart(3, '0')}Z` };
 }
+
+/** The first instant of the UTC month holding `date`. */
+export function monthStart(date: Date): Date {
+  return utcMonth(date.getUTCFullYear(), date.getUTCMonth());
+}
+
+export function addMonths(month: Date, months: number): Date {
+  return utcMonth(month.getUTCFullYear(), month.getUTCMonth() + months);
+}
+
+/** The first instant of a UTC month (`monthIndex` from 0, may overflow), for any year: `Date.UTC` maps 0–99 to 1900–1999. */
+export function utcMonth(year: number, monthIndex: number): Date {
+  const date = new Date(0);
+  date.setUTCFullYear(year, monthIndex, 1);
+  return date;
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TimePolicy } from '../ingest/time-window.ts';
 
 /**
  * The one place that reads `process.env`. Every variable is described here; `loadConfig` validates
@@ -31,6 +32,14 @@ export const configVariables = {
   EVENT_RETENTION_DAYS: {
     description:
       'Days stored events are kept; the maintenance job drops each month once all of it is older. 0 keeps them forever. Default 0.',
+  },
+  EVENT_TIME_PAST_MONTHS: {
+    description:
+      "With EVENT_RETENTION_DAYS=0: months before the current one an event's time may fall in; older times are refused with 400 (with retention, the oldest retained month is the bound). Default 24.",
+  },
+  EVENT_TIME_MONTHS_AHEAD: {
+    description:
+      "Months after the current one an event's time may fall in; later times are refused with 400. Default 1.",
   },
   AWS_REGION: { description: 'AWS region of the SNS topic and SQS queues. Default us-east-1.' },
   AWS_ENDPOINT_URL: { description: 'SNS/SQS endpoint override for an emulator; unset on AWS.' },
@@ -76,6 +85,13 @@ export const configVariables = {
     description: 'Accepted JWS algorithms (asymmetric only). Default RS256,PS256,ES256,EdDSA.',
   },
   AUTH_CLOCK_TOLERANCE_SEC: { description: 'Clock skew allowed on exp/nbf, in s. Default 30.' },
+  AUTH_JWKS_MAX_STALE_SEC: {
+    description:
+      "How long the issuer's keys keep verifying tokens past their 10-minute cache age while the JWKS cannot be fetched, in s; then 503. Default 3600.",
+  },
+  AUTH_FAILURES_PER_MINUTE: {
+    description: 'Failed authentications (401) per client address per minute per pod before 429. Default 60.',
+  },
   AUTH_DISABLED: {
     description:
       'true runs the API without authentication (an explicit choice; `npm start` sets it for local development). Without it the API refuses to start unless AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE are set.',
@@ -135,6 +151,8 @@ const schema = z.object({
   DATABASE_POOL_MAX: int(1, 200).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
   EVENT_RETENTION_DAYS: int(0, 36_500).default(0),
+  EVENT_TIME_PAST_MONTHS: int(0, 120_000).default(24),
+  EVENT_TIME_MONTHS_AHEAD: int(0, 24).default(1),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   AWS_ENDPOINT_URL: url.optional(),
   INGEST_TOPIC_ARN: z.string().startsWith('arn:', 'must be an ARN').optional(),
@@ -165,6 +183,8 @@ const schema = z.object({
         .min(1),
     ),
   AUTH_CLOCK_TOLERANCE_SEC: int(0, 300).default(30),
+  AUTH_JWKS_MAX_STALE_SEC: int(0, 604_800).default(3_600),
+  AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(60),
   AUTH_DISABLED: z.enum(['true', 'false']).default('false'),
   RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(6_000),
   TRUST_PROXY_HOPS: int(0, 10).default(0),
@@ -206,6 +226,8 @@ export interface AuthConfig {
   audience: string;
   algorithms: string[];
   clockToleranceSec: number;
+  /** How long keys keep serving past their cache age while the issuer is down, in s. */
+  jwksMaxStaleSec: number;
 }
 
 export interface Config {
@@ -216,6 +238,8 @@ export interface Config {
   database: { url: string; poolMax: number; statementTimeoutMs: number };
   /** Days events are kept (0: forever); applied by `db/cli.ts maintain`. */
   eventRetentionDays: number;
+  /** Event times accepted by the API and stored by the consumer (ingest/time-window.ts). */
+  eventTime: TimePolicy;
   aws: { region: string; endpointUrl: string | undefined };
   api: {
     port: number;
@@ -223,6 +247,7 @@ export interface Config {
     /** Undefined when authentication is off (local mode, or AUTH_DISABLED=true). */
     auth: AuthConfig | undefined;
     rateLimitPerMinute: number;
+    failedAuthPerMinute: number;
     trustProxyHops: number;
     maxInFlightRequests: number;
     maxEventLoopLagMs: number;
@@ -330,6 +355,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
           audience: v.AUTH_AUDIENCE,
           algorithms: v.AUTH_ALGORITHMS,
           clockToleranceSec: v.AUTH_CLOCK_TOLERANCE_SEC,
+          jwksMaxStaleSec: v.AUTH_JWKS_MAX_STALE_SEC,
         }
       : undefined;
   if (role === 'api') {
@@ -357,12 +383,18 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       statementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
     },
     eventRetentionDays: v.EVENT_RETENTION_DAYS,
+    eventTime: {
+      retentionDays: v.EVENT_RETENTION_DAYS,
+      pastMonths: v.EVENT_TIME_PAST_MONTHS,
+      monthsAhead: v.EVENT_TIME_MONTHS_AHEAD,
+    },
     aws: { region: v.AWS_REGION, endpointUrl: v.AWS_ENDPOINT_URL },
     api: {
       port: v.PORT,
       topicArn: v.INGEST_TOPIC_ARN ?? '',
       auth,
       rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
+      failedAuthPerMinute: v.AUTH_FAILURES_PER_MINUTE,
       trustProxyHops: v.TRUST_PROXY_HOPS,
       maxInFlightRequests: v.MAX_IN_FLIGHT_REQUESTS,
       maxEventLoopLagMs: v.MAX_EVENT_LOOP_LAG_MS,

@@ -109,7 +109,7 @@ describe('the database-roles hook (charts/ingesta/files/database-roles.mjs) agai
     }
   });
 
-  test('when an event falls in a month without a partition, then the app cannot create it (why appRole is off by default)', async () => {
+  test("when an event falls in a month without a partition, then the app creates it through the migration role's function", async () => {
     const app = createDatabase({
       url: appUrl,
       poolMax: 1,
@@ -118,14 +118,37 @@ describe('the database-roles hook (charts/ingesta/files/database-roles.mjs) agai
     });
     try {
       const time = '2019-03-01T00:00:00.000Z';
-      await assert.rejects(
-        new EventRepository(app).insertBatch([
-          newEvent({ specversion: '1.0', id: 'old', source: '/shop/web', type: 'order.created', time }),
-        ]),
-        (error: { code?: string }) => error.code === '42501',
+      await new EventRepository(app).insertBatch([
+        newEvent({ specversion: '1.0', id: 'old', source: '/shop/web', type: 'order.created', time }),
+      ]);
+      const { rows } = await owner.raw<{ rows: { owner: string }[] }>(
+        `select pg_get_userbyid(relowner) as owner from pg_class where relname = 'events_y2019m03'`,
       );
+      assert.equal(
+        rows[0]?.owner,
+        new URL(database.url).username || 'postgres',
+        'owned by the migration role',
+      );
+      const stored = await app.raw(`select count(*)::int as n from events where id = 'old'`);
+      assert.equal(stored.rows[0].n, 1);
     } finally {
       await app.destroy();
+    }
+  });
+
+  test('when the app asks the function for more than one month ahead of its bound, or for no month start, then it refuses (22023)', async () => {
+    const client = new pg.Client({ connectionString: appUrl });
+    await client.connect();
+    try {
+      for (const month of ['2400-01-01T00:00:00Z', '2026-01-15T00:00:00Z']) {
+        await assert.rejects(
+          client.query('select ingesta_create_event_partition($1::timestamptz)', [month]),
+          (error: { code?: string }) => error.code === '22023',
+          month,
+        );
+      }
+    } finally {
+      await client.end();
     }
   });
 

@@ -16,6 +16,7 @@ import { createConsumer } from '../../consumer/consumer.ts';
 import { EventRepository } from '../../db/event-repository.ts';
 import { acceptEvent } from '../../ingest/contract.ts';
 import { toOutgoingMessage } from '../../ingest/message.ts';
+import { defaultTimePolicy } from '../../ingest/time-window.ts';
 import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.ts';
 import { createMetrics } from '../../platform/metrics.ts';
 import { type ConnectedTestDatabase, connectTestDatabase } from '../support/postgres.ts';
@@ -105,6 +106,7 @@ describe('consumer batch deadline', () => {
         metrics: createMetrics(new Registry(), 'consumer'),
         log: pino({ level: 'silent' }),
         maxRetryDelaySec: 1,
+        timePolicy: defaultTimePolicy,
       });
       await sqs.send(new PurgeQueueCommand({ QueueUrl: messaging.queueUrl })); // the first test's message
       const message = toOutgoingMessage(acceptEvent(orderEvent({ id: 'late-1' })), Date.now(), {});

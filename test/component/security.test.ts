@@ -38,6 +38,7 @@ describe('security', () => {
           audience: issuer.audience,
           algorithms: ['RS256', 'ES256'],
           clockToleranceSec: 5,
+          jwksMaxStaleSec: 3600,
         }),
         rateLimitPerMinute: 40,
         maxInFlightRequests: 1,
@@ -270,6 +271,7 @@ describe('security', () => {
       audience: issuer.audience,
       algorithms: ['RS256'],
       clockToleranceSec: 5,
+      jwksMaxStaleSec: 3600,
     });
     await assert.rejects(app(await issuer.sign()), (err: { status?: number }) => err.status === 503);
   });

@@ -152,6 +152,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     INGEST_DLQ_URL: messaging.dlqUrl,
     CONSUMER_WAIT_TIME_SEC: '1',
     DATABASE_STATEMENT_TIMEOUT_MS: '2000',
+    // Most component tests probe the edges of what storage can keep, back to year 0001.
+    EVENT_TIME_PAST_MONTHS: '120000',
     ...options.env,
   };
   const config = loadConfig('api', env);
@@ -180,6 +182,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     openApiDocument: loadOpenApiDocument(),
     validateResponses: true,
     replays: { store: new ReplayStore(db), allowedTargets: replayTargets, maxRatePerSec: 10_000 },
+    timePolicy: config.eventTime,
     ...(options.security ? { security: options.security } : {}),
   });
 
@@ -199,6 +202,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     metrics: consumerMetrics,
     log: testLog,
     maxRetryDelaySec: consumerConfig.consumer.visibilityTimeoutSec,
+    timePolicy: consumerConfig.eventTime,
   });
   const outcomes = new EventEmitter<{ outcome: [BatchOutcome] }>();
   let handled = 0;

@@ -289,3 +289,13 @@ named ports) from the monitoring namespace (Prometheus).
 {{- end }}
 {{- toYaml (list (dict "from" (list $peer) "ports" (list (dict "protocol" "TCP" "port" (int .port))))) }}
 {{- end }}
+
+{{/*
+The window of event times both processes apply (ingest/time-window.ts): the retention of the maintenance
+job is its lower bound, so all three read the same values.
+*/}}
+{{- define "ingesta.eventTimeEnv" -}}
+EVENT_RETENTION_DAYS: {{ .Values.maintenance.retentionDays | int | quote }}
+EVENT_TIME_PAST_MONTHS: {{ .Values.eventTime.pastMonths | int | quote }}
+EVENT_TIME_MONTHS_AHEAD: {{ .Values.eventTime.monthsAhead | int | quote }}
+{{- end }}
