@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { context, propagation } from '@opentelemetry/api';
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
 import type { EventRepository } from '../db/event-repository.ts';
 import { maxEventBytes } from '../ingest/contract.ts';
 import { isBinaryMode } from '../ingest/http-binding.ts';
-import { routeTemplate } from '../platform/http-route.ts';
+import { knownRouteMiddleware, routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type Authenticator, requireAuth } from './auth.ts';
@@ -110,6 +111,19 @@ function securityHeaders(): RequestHandler {
   };
 }
 
+/**
+ * Answers every request with its W3C `traceparent` (trace id, server span id, sampled flag), so a
+ * producer can find the trace of the events it sent. Nothing when tracing is off.
+ */
+function traceResponseHeader(): RequestHandler {
+  return (_req, res, next) => {
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    if (carrier.traceparent) res.setHeader('traceparent', carrier.traceparent);
+    next();
+  };
+}
+
 /** RED metrics labelled by the route *template*, never the raw path: label values stay bounded. */
 function httpMetrics(metrics: Metrics): RequestHandler {
   // One child per series the histogram has, so labels are resolved once per series, not per request.
@@ -144,6 +158,9 @@ export function createApp(deps: AppDeps): Express {
   // Exactly the proxies in front (API Gateway), so req.ip cannot be spoofed past them.
   app.set('trust proxy', security.trustProxyHops ?? 0);
   lazyRequestLogger(app, log);
+  // Before anything that can refuse a request, so its metrics and span keep the route it asked for.
+  app.use(knownRouteMiddleware(Object.keys((openApiDocument.paths ?? {}) as Record<string, unknown>)));
+  app.use(traceResponseHeader());
   app.use(requestContext());
   app.use(httpMetrics(metrics));
   app.use(securityHeaders());

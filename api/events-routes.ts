@@ -21,6 +21,7 @@ import { parseTimestamp, type Timestamp } from '../ingest/timestamp.ts';
 import { AppError, dependencyUnavailable, invalidRequest, notFound } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { cloudEventAttributes } from '../platform/telemetry/spans.ts';
 import { unsupportedMediaType } from './problem.ts';
 import { type EventPublisher, PublishError } from './sns-publisher.ts';
 
@@ -215,16 +216,20 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
       );
     }
     const acceptedAtMs = Date.now();
-    // A producer span per request; its context rides in every message so the consumer joins the trace.
+    // A producer span per request; its context (and so its sampling decision) rides in every message,
+    // so the consumer's process span for each message joins this request's trace.
     const messages = await tracer.startActiveSpan(
-      `${publisher.destination} publish`,
+      `publish ${publisher.destination}`,
       {
         kind: SpanKind.PRODUCER,
         attributes: {
-          'messaging.system': 'aws_sns',
+          'messaging.system': 'aws.sns',
           'messaging.operation.type': 'send',
+          'messaging.operation.name': 'publish',
           'messaging.destination.name': publisher.destination,
-          'messaging.batch.message_count': events.length,
+          ...(events.length === 1
+            ? cloudEventAttributes(events[0] as (typeof events)[number])
+            : { 'messaging.batch.message_count': events.length }),
         },
       },
       async (span) => {

@@ -25,6 +25,8 @@ describe('tracing across processes', () => {
       OTEL_BSP_SCHEDULE_DELAY: '100',
     };
     let apiLogs: Record<string, unknown>[] = [];
+    const event = orderEvent();
+    let traceparent: string | null = null;
     let consumerLogs: Record<string, unknown>[] = [];
     // Both per-unit lines, `events accepted` and `batch stored`, are debug lines.
     const api = spawnEntry('api', { ...env, OTEL_SERVICE_NAME: 'ingesta-api', LOG_LEVEL: 'debug' });
@@ -36,13 +38,13 @@ describe('tracing across processes', () => {
     try {
       const listening = await api.waitForLog((l) => l.msg === 'api listening');
       await consumer.waitForLog((l) => l.msg === 'consumer polling');
-      const event = orderEvent();
       const res = await fetch(`http://127.0.0.1:${listening.port}/v1/events`, {
         method: 'POST',
         headers: { 'content-type': 'application/cloudevents+json', authorization: 'Bearer secret-token' },
         body: JSON.stringify(event),
       });
       assert.equal(res.status, 202);
+      traceparent = res.headers.get('traceparent');
       await consumer.waitForLog((l) => l.msg === 'batch stored');
     } finally {
       apiLogs = api.logs;
@@ -58,13 +60,16 @@ describe('tracing across processes', () => {
     );
     assert.ok(post, `a server span for POST /v1/events among ${spans.map((s) => s.name).join(', ')}`);
     const trace = spans.filter((s) => s.traceId === post.traceId);
-    const publish = trace.find((s) => s.kind === PRODUCER && s.name.endsWith(' publish'));
+    const publish = trace.find((s) => s.kind === PRODUCER && s.name.startsWith('publish '));
     assert.ok(publish, 'a producer span');
+    assert.equal(publish.attributes['messaging.system'], 'aws.sns');
+    assert.equal(publish.attributes['messaging.operation.name'], 'publish');
+    assert.equal(publish.attributes['cloudevents.event_id'], event.id, 'CloudEvents attributes on the span');
     assert.ok(
       trace.some((s) => s.service === 'ingesta-api' && /PublishBatch/.test(s.name)),
       'the SNS PublishBatch call',
     );
-    const processSpan = trace.find((s) => s.kind === CONSUMER && s.name.endsWith(' process'));
+    const processSpan = trace.find((s) => s.kind === CONSUMER && s.name.startsWith('process '));
     assert.ok(processSpan, 'the consumer process span joins the trace');
     assert.equal(processSpan.service, 'ingesta-consumer');
     assert.equal(processSpan.parentSpanId, publish.spanId, 'process continues the publish span');
@@ -72,18 +77,24 @@ describe('tracing across processes', () => {
       processSpan.links.some((l) => l.spanId === publish.spanId),
       'and links it',
     );
+    assert.equal(processSpan.attributes['cloudevents.event_type'], event.type);
     const insert = trace.find(
       (s) =>
         s.service === 'ingesta-consumer' &&
-        /insert into events/i.test(
-          String(s.attributes['db.query.text'] ?? s.attributes['db.statement'] ?? ''),
-        ),
+        s.attributes['db.operation.name'] === 'INSERT' &&
+        s.attributes['db.collection.name'] === 'events',
     );
     assert.ok(
       insert,
       `an INSERT span in the trace: ${trace.map((s) => `${s.service}:${s.name}`).join(', ')}`,
     );
     assert.equal(post.name, 'POST /v1/events', 'the server span is named by its route');
+    assert.equal(traceparent?.split('-')[1], post.traceId, 'the 202 names its trace in traceparent');
+    assert.equal(
+      spans.filter((s) => s.parentSpanId === '' && /receive|GetQueueAttributes/i.test(s.name)).length,
+      0,
+      'polling and queue sampling leave no root traces',
+    );
     const apiSpans = trace.filter((s) => s.service === 'ingesta-api').map((s) => s.name);
     assert.deepEqual(
       apiSpans.filter((name) => /^(middleware|request handler|router)\b/.test(name)),
