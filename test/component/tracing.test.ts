@@ -117,6 +117,92 @@ describe('tracing across processes', () => {
     assert.equal(everything.includes('p-7'), false, 'payloads are never logged');
   });
 
+  test('when 30 requests arrive at once with 25 % head sampling, then every sampled request has its whole trace and no unsampled one leaves a consumer span', async () => {
+    const receiver = await startOtlpReceiver();
+    const env = {
+      ...backends.env,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    };
+    const api = spawnEntry('api', { ...env, OTEL_SERVICE_NAME: 'ingesta-api' });
+    const consumer = spawnEntry('consumer', {
+      ...env,
+      OTEL_SERVICE_NAME: 'ingesta-consumer',
+      LOG_LEVEL: 'debug',
+    });
+    const requests = 30;
+    const traceparents: string[] = [];
+    try {
+      const listening = await api.waitForLog((l) => l.msg === 'api listening');
+      await consumer.waitForLog((l) => l.msg === 'consumer polling');
+      const responses = await Promise.all(
+        Array.from({ length: requests }, () =>
+          fetch(`http://127.0.0.1:${listening.port}/v1/events`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/cloudevents+json' },
+            body: JSON.stringify(orderEvent()),
+          }),
+        ),
+      );
+      for (const res of responses) {
+        assert.equal(res.status, 202);
+        traceparents.push(String(res.headers.get('traceparent')));
+      }
+      let stored = 0;
+      await consumer.waitForLog((l) => {
+        if (l.msg !== 'batch stored') return false;
+        stored += Number(l.inserted) + Number(l.duplicates);
+        return stored >= requests;
+      });
+    } finally {
+      assert.equal(await api.stop(), 0);
+      assert.equal(await consumer.stop(), 0);
+      await receiver.stop();
+    }
+
+    const parsed = traceparents.map((tp) => {
+      const [, traceId, , flags] = tp.split('-');
+      assert.match(String(traceId), /^[0-9a-f]{32}$/, `a traceparent on every 202: ${tp}`);
+      return { traceId: String(traceId), sampled: (Number.parseInt(String(flags), 16) & 1) === 1 };
+    });
+    const sampled = parsed.filter((p) => p.sampled);
+    assert.ok(sampled.length > 0 && sampled.length < requests, `some sampled, some not: ${sampled.length}`);
+    const spans = receiver.spans;
+    for (const { traceId } of sampled) {
+      const trace = spans.filter((s) => s.traceId === traceId);
+      const names = trace.map((s) => `${s.service}:${s.name}`).join(', ');
+      assert.ok(
+        trace.some((s) => s.kind === SERVER && s.name === 'POST /v1/events'),
+        `HTTP span: ${names}`,
+      );
+      const publish = trace.find((s) => s.kind === PRODUCER);
+      assert.ok(publish, `publish span: ${names}`);
+      assert.ok(
+        trace.some((s) => s.name === 'SNS.PublishBatch'),
+        `its share of PublishBatch: ${names}`,
+      );
+      const processSpan = trace.find((s) => s.kind === CONSUMER && s.service === 'ingesta-consumer');
+      assert.ok(processSpan, `process span: ${names}`);
+      assert.equal(processSpan.parentSpanId, publish.spanId);
+      const insert = trace.find((s) => s.attributes['db.operation.name'] === 'INSERT');
+      assert.ok(insert, `INSERT: ${names}`);
+      assert.equal(insert.parentSpanId, processSpan.spanId);
+    }
+    const requestTraces = new Set(sampled.map((p) => p.traceId));
+    const orphans = spans.filter((s) => s.service === 'ingesta-consumer' && !requestTraces.has(s.traceId));
+    assert.deepEqual(
+      orphans.map((s) => s.name),
+      [],
+      "no consumer span outside a sampled request's trace",
+    );
+    const unsampled = new Set(parsed.filter((p) => !p.sampled).map((p) => p.traceId));
+    assert.equal(spans.filter((s) => unsampled.has(s.traceId)).length, 0, 'nothing of unsampled requests');
+  });
+
   for (const exporter of ['console', 'none'] as const) {
     test(`when OTEL_TRACES_EXPORTER=${exporter}, then the API serves and spans are ${exporter === 'console' ? 'printed to stdout' : 'not exported anywhere'}`, async () => {
       const api = spawnEntry('api', {
