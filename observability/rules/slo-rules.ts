@@ -75,13 +75,45 @@ function burnRateAlert(slo: Slo, pair: BurnRateAlert): AlertingRule {
   };
 }
 
+/** Metrics the SLOs read besides the SLIs' own: the durability reconciliation's counters. */
+const durabilityInputs = ['ingesta_events_published_total', 'ingesta_events_stored_total'];
+
+/**
+ * One alert per SLO input metric that no ingesta target exports: a renamed or dropped metric would
+ * otherwise silence every burn-rate alert on it (a ratio of nothing is nothing, not a breach).
+ */
+function absentInputAlerts(): AlertingRule[] {
+  const inputs = new Set([
+    ...slos.flatMap((slo) => slo.slis.flatMap((sli) => [sli.good.metric, sli.total.metric])),
+    ...durabilityInputs,
+  ]);
+  const alert = 'IngestaSloInputAbsent';
+  return [...inputs].sort().map((metric) => ({
+    alert,
+    expr: `absent(${metric}{job=~".*ingesta.*"})`,
+    for: '15m',
+    labels: { severity: 'ticket', metric },
+    annotations: {
+      summary: 'A metric an ingesta SLO is computed from is missing',
+      description:
+        `No ingesta target has exported ${metric} for 15 minutes: the SLO alerts computed from it cannot ` +
+        'fire. Either the metric was renamed or dropped (a release changed it), or no pod of its process ' +
+        'is scraped.',
+      runbook_url: runbookUrl(alert),
+    },
+  }));
+}
+
 /** Recording rules of every SLI over every window, then the burn-rate alerts on them. */
 export function sloRuleGroups(): RuleGroup[] {
   return [
     ...slos.map((slo) => ({ name: `ingesta-slo-${slo.name}.rules`, rules: recordingRules(slo) })),
     {
       name: 'ingesta-slo.alerts',
-      rules: slos.flatMap((slo) => burnRateAlerts.map((pair) => burnRateAlert(slo, pair))),
+      rules: [
+        ...slos.flatMap((slo) => burnRateAlerts.map((pair) => burnRateAlert(slo, pair))),
+        ...absentInputAlerts(),
+      ],
     },
   ];
 }
