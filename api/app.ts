@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { context, propagation } from '@opentelemetry/api';
+import { context, propagation, trace } from '@opentelemetry/api';
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
@@ -8,7 +8,7 @@ import { maxEventBytes } from '../ingest/contract.ts';
 import { isBinaryMode } from '../ingest/http-binding.ts';
 import { knownRouteMiddleware, routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Metrics } from '../platform/metrics.ts';
+import { type Metrics, traceExemplar } from '../platform/metrics.ts';
 import { type Authenticator, requireAuth } from './auth.ts';
 import { eventsRouter } from './events-routes.ts';
 import { createLoadShedder, perPrincipalRateLimit } from './limits.ts';
@@ -139,10 +139,19 @@ function httpMetrics(metrics: Metrics): RequestHandler {
   };
   return (req, res, next) => {
     const startMs = performance.now();
+    // The server span's context, while it is the active one: a sampled request leaves an exemplar.
+    const exemplar = traceExemplar(trace.getActiveSpan()?.spanContext());
     res.once('finish', () => {
-      seriesOf(req.method, routeTemplate(req) ?? 'unmatched', String(res.statusCode)).observe(
-        (performance.now() - startMs) / 1000,
-      );
+      const seconds = (performance.now() - startMs) / 1000;
+      const route = routeTemplate(req) ?? 'unmatched';
+      if (exemplar === undefined) seriesOf(req.method, route, String(res.statusCode)).observe(seconds);
+      else
+        metrics.httpDuration.observe({
+          labels: { method: req.method, route, status_code: String(res.statusCode) },
+          value: seconds,
+          // prom-client types exemplar labels as the metric's own label names; any names are valid.
+          exemplarLabels: exemplar as never,
+        });
     });
     next();
   };

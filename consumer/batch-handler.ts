@@ -13,7 +13,7 @@ import type { EventRepository, NewEvent } from '../db/event-repository.ts';
 import { encodeAttributeValue, parseMessage, type RejectionCode } from '../ingest/message.ts';
 import { chunkWithin } from '../platform/batch-limits.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Metrics } from '../platform/metrics.ts';
+import { type Metrics, traceExemplar } from '../platform/metrics.ts';
 import { cloudEventAttributes, producerContext, withSharedCallSpans } from '../platform/telemetry/spans.ts';
 
 /** Attributes a DLQ entry carries so an operator can tell why it is there. */
@@ -222,6 +222,14 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
   const tracer = trace.getTracer('ingesta-consumer');
   const queueName = queueUrl.split('/').at(-1) ?? queueUrl;
 
+  /** Freshness of one stored event, with its trace as the exemplar when it was sampled. */
+  const observeFreshness = (v: ValidMessage, storedAtMs: number) => {
+    const value = Math.max(0, storedAtMs - v.newEvent.acceptedAtMs) / 1000;
+    const exemplarLabels = traceExemplar(v.span.spanContext());
+    if (exemplarLabels === undefined) metrics.freshness.observe(value);
+    else metrics.freshness.observe({ value, exemplarLabels });
+  };
+
   /** One multi-row INSERT for the messages of a batch; each message's trace gets its share of it. */
   const insertShared = (messages: ValidMessage[]) =>
     withSharedCallSpans(
@@ -261,9 +269,9 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     }
     const storedAtMs = Date.now();
     const insertedKeys = new Set(result.inserted.map((r) => `${r.source}\u0000${r.id}`));
-    for (const { newEvent } of valid) {
-      if (insertedKeys.has(`${newEvent.event.source}\u0000${newEvent.event.id}`)) {
-        metrics.freshness.observe(Math.max(0, storedAtMs - newEvent.acceptedAtMs) / 1000);
+    for (const v of valid) {
+      if (insertedKeys.has(`${v.newEvent.event.source}\u0000${v.newEvent.event.id}`)) {
+        observeFreshness(v, storedAtMs);
       }
     }
     const duplicates = valid.length - result.inserted.length;
@@ -300,7 +308,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
         if (inserted.length === 1) {
           outcome.inserted++;
           metrics.eventsStored.inc({ outcome: 'inserted' });
-          metrics.freshness.observe(Math.max(0, Date.now() - v.newEvent.acceptedAtMs) / 1000);
+          observeFreshness(v, Date.now());
         } else {
           outcome.duplicates++;
           metrics.eventsStored.inc({ outcome: 'duplicate' });

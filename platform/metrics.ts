@@ -1,4 +1,23 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
+import { type SpanContext, TraceFlags } from '@opentelemetry/api';
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type OpenMetricsContentType,
+  Registry,
+} from 'prom-client';
+
+/**
+ * The exemplar labels of an observation made for a sampled span (its trace and span id, as Grafana
+ * and Prometheus name them); undefined otherwise, since an unsampled trace cannot be looked up.
+ */
+export function traceExemplar(
+  span: SpanContext | undefined,
+): { trace_id: string; span_id: string } | undefined {
+  if (!span || (span.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  return { trace_id: span.traceId, span_id: span.spanId };
+}
 
 /**
  * Latency buckets: 0.2 s and 0.3 s are the latency SLO thresholds, so the SLIs are exact; 0.02 s is
@@ -13,6 +32,9 @@ export const freshnessBucketsSec = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 3
  * every known label combination starts at 0 so dashboards and alerts see a series from the start.
  */
 export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
+  // prom-client keeps exemplars only on an OpenMetrics registry; /metrics still serves both formats
+  // (platform/exposition.ts).
+  (registry as unknown as Registry<OpenMetricsContentType>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
   const both = [registry];
   const api = role === 'api' ? both : [];
@@ -24,6 +46,8 @@ export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
       help: 'Duration of HTTP requests at the server, by route template.',
       labelNames: ['method', 'route', 'status_code'] as const,
       buckets: httpDurationBucketsSec,
+      // Exemplars (a sampled request's trace id per bucket) link a slow bucket to a trace.
+      enableExemplars: true,
       registers: api,
     }),
     eventsPublished: new Counter({
@@ -48,6 +72,7 @@ export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
       name: 'ingesta_event_freshness_seconds',
       help: 'Stored time minus accepted time of each inserted event (the pipeline freshness SLI).',
       buckets: freshnessBucketsSec,
+      enableExemplars: true,
       registers: consumer,
     }),
     lastPoll: new Gauge({

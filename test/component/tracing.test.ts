@@ -117,7 +117,7 @@ describe('tracing across processes', () => {
     assert.equal(everything.includes('p-7'), false, 'payloads are never logged');
   });
 
-  test('when 30 requests arrive at once with 25 % head sampling, then every sampled request has its whole trace and no unsampled one leaves a consumer span', async () => {
+  test('when 30 requests arrive at once with 25 % head sampling, then every sampled request has its whole trace, no unsampled one leaves a consumer span, and OpenMetrics exemplars name sampled traces', async () => {
     const receiver = await startOtlpReceiver();
     const env = {
       ...backends.env,
@@ -136,9 +136,10 @@ describe('tracing across processes', () => {
     });
     const requests = 30;
     const traceparents: string[] = [];
+    const scrapes: { contentType: string; text: string }[] = [];
     try {
       const listening = await api.waitForLog((l) => l.msg === 'api listening');
-      await consumer.waitForLog((l) => l.msg === 'consumer polling');
+      const polling = await consumer.waitForLog((l) => l.msg === 'consumer polling');
       const responses = await Promise.all(
         Array.from({ length: requests }, () =>
           fetch(`http://127.0.0.1:${listening.port}/v1/events`, {
@@ -158,10 +159,20 @@ describe('tracing across processes', () => {
         stored += Number(l.inserted) + Number(l.duplicates);
         return stored >= requests;
       });
+      for (const adminPort of [listening.adminPort, polling.adminPort]) {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`, {
+          headers: { accept: 'application/openmetrics-text; version=1.0.0' },
+        });
+        scrapes.push({ contentType: String(res.headers.get('content-type')), text: await res.text() });
+      }
     } finally {
-      assert.equal(await api.stop(), 0);
-      assert.equal(await consumer.stop(), 0);
+      const exits = [await api.stop(), await consumer.stop()];
       await receiver.stop();
+      assert.deepEqual(
+        exits,
+        [0, 0],
+        `both exit cleanly: ${JSON.stringify([api.logs.slice(-4), consumer.logs.slice(-4), api.stderr, consumer.stderr])}`,
+      );
     }
 
     const parsed = traceparents.map((tp) => {
@@ -193,6 +204,24 @@ describe('tracing across processes', () => {
       assert.equal(insert.parentSpanId, processSpan.spanId);
     }
     const requestTraces = new Set(sampled.map((p) => p.traceId));
+    const exported = new Set(spans.map((s) => s.traceId));
+    for (const [i, metric] of [
+      [0, 'http_server_request_duration_seconds_bucket'],
+      [1, 'ingesta_event_freshness_seconds_bucket'],
+    ] as const) {
+      const scrape = scrapes[i];
+      assert.match(String(scrape?.contentType), /^application\/openmetrics-text; version=1\.0\.0/);
+      assert.match(String(scrape?.text), /# EOF\n$/);
+      const exemplars = [
+        ...String(scrape?.text).matchAll(
+          new RegExp(`^${metric}\\{[^}]*\\} \\S+ # \\{trace_id="([0-9a-f]{32})"`, 'gm'),
+        ),
+      ].map((m) => String(m[1]));
+      assert.ok(
+        exemplars.some((traceId) => requestTraces.has(traceId) && exported.has(traceId)),
+        `an exemplar of ${metric} names a sampled request's exported trace: ${exemplars.join(', ')}`,
+      );
+    }
     const orphans = spans.filter((s) => s.service === 'ingesta-consumer' && !requestTraces.has(s.traceId));
     assert.deepEqual(
       orphans.map((s) => s.name),
