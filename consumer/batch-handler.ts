@@ -225,9 +225,8 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
   /** Freshness of one stored event, with its trace as the exemplar when it was sampled. */
   const observeFreshness = (v: ValidMessage, storedAtMs: number) => {
     const value = Math.max(0, storedAtMs - v.newEvent.acceptedAtMs) / 1000;
-    const exemplarLabels = traceExemplar(v.span.spanContext());
-    if (exemplarLabels === undefined) metrics.freshness.observe(value);
-    else metrics.freshness.observe({ value, exemplarLabels });
+    // With exemplars on, prom-client's observe takes an object only; empty labels record no exemplar.
+    metrics.freshness.observe({ value, exemplarLabels: traceExemplar(v.span.spanContext()) ?? {} });
   };
 
   /** One multi-row INSERT for the messages of a batch; each message's trace gets its share of it. */

@@ -46,7 +46,8 @@ export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
       help: 'Duration of HTTP requests at the server, by route template.',
       labelNames: ['method', 'route', 'status_code'] as const,
       buckets: httpDurationBucketsSec,
-      // Exemplars (a sampled request's trace id per bucket) link a slow bucket to a trace.
+      // Exemplars (a sampled request's trace id per bucket) link a slow bucket to a trace. With them
+      // on, prom-client's observe() takes only an object: { labels, value, exemplarLabels }.
       enableExemplars: true,
       registers: api,
     }),
