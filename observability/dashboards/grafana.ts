@@ -58,7 +58,8 @@ export interface Target {
 }
 
 /** Histograms whose buckets carry exemplars (platform/metrics.ts): a slow bucket leads to a trace. */
-const exemplarHistograms = /\b(?:http_server_request_duration_seconds|ingesta_event_freshness_seconds)_bucket\b/;
+const exemplarHistograms =
+  /\b(?:http_server_request_duration_seconds|ingesta_event_freshness_seconds)_bucket\b/;
 
 export interface Panel {
   id: number;

@@ -10,6 +10,7 @@ import {
   type Slo,
   selector,
   slos,
+  sloWindow,
 } from '../slos.ts';
 import { runbookUrl } from './runbooks.ts';
 import type { AlertingRule, RecordingRule, RuleGroup } from './types.ts';
@@ -75,6 +76,30 @@ function burnRateAlert(slo: Slo, pair: BurnRateAlert): AlertingRule {
   };
 }
 
+/** Name of the recorded remaining error budget of every SLO over the compliance period. */
+export const budgetRemainingRecord = 'ingesta:slo_error_budget:remaining_ratio';
+
+/**
+ * The error ratio over the whole compliance period, and the budget left, recorded (as Sloth does) from
+ * the 5-minute ratios rather than with `rate(…[28d])` over raw buckets on every dashboard refresh: the
+ * mean of the 5-minute ratios, which weighs each 5 minutes alike rather than each event.
+ */
+function periodRules(slo: Slo): RecordingRule[] {
+  const fiveMinutes = recordName(slo, '5m');
+  const period = `${slo.record}_rate${sloWindow}`;
+  return [
+    {
+      record: period,
+      expr: `sum_over_time(${fiveMinutes}[${sloWindow}])\n/\ncount_over_time(${fiveMinutes}[${sloWindow}])`,
+    },
+    {
+      record: budgetRemainingRecord,
+      expr: `1 - ${period} / ${errorBudget(slo)}`,
+      labels: { slo: slo.name },
+    },
+  ];
+}
+
 /** Metrics the SLOs read besides the SLIs' own: the durability reconciliation's counters. */
 const durabilityInputs = ['ingesta_events_published_total', 'ingesta_events_stored_total'];
 
@@ -108,6 +133,7 @@ function absentInputAlerts(): AlertingRule[] {
 export function sloRuleGroups(): RuleGroup[] {
   return [
     ...slos.map((slo) => ({ name: `ingesta-slo-${slo.name}.rules`, rules: recordingRules(slo) })),
+    { name: 'ingesta-slo-period.rules', rules: slos.flatMap(periodRules) },
     {
       name: 'ingesta-slo.alerts',
       rules: [

@@ -22,7 +22,7 @@ import {
   pollUntil,
   type QueryResult,
   type RuleGroupState,
-  type ScrapeTarget,
+  serviceMonitorTarget,
   startPrometheus,
 } from './prometheus-server.ts';
 import { sendPoisonMessage, sendRound } from './traffic.ts';
@@ -55,22 +55,8 @@ const designMetrics = [
   'process_cpu_seconds_total',
 ];
 
-/** The labels the Prometheus Operator puts on a pod scraped through the chart's ServiceMonitor. */
-function scrapeTarget(component: 'api' | 'consumer', port: number): ScrapeTarget {
-  const service = `ingesta-${component}`;
-  return {
-    job: service,
-    port,
-    labels: {
-      namespace,
-      service,
-      pod: `${service}-5d8f7c9b4-x7k2p`,
-      container: component,
-      endpoint: 'admin',
-      component,
-    },
-  };
-}
+const scrapeTarget = (component: 'api' | 'consumer', port: number) =>
+  serviceMonitorTarget(component, port, namespace);
 
 /** Data as a panel draws it: a successful query with at least one finite value. */
 function hasData(result: QueryResult | undefined): boolean {
