@@ -225,18 +225,31 @@ export interface Config {
 export function telemetrySettings(env: NodeJS.ProcessEnv = process.env): {
   enabled: boolean;
   serviceName: string;
+  /** `service.version` on every span: the release, as `ingesta_build_info` says it. */
+  serviceVersion: string;
 } {
   const serviceName = env.OTEL_SERVICE_NAME || 'ingesta';
-  if (env.OTEL_SDK_DISABLED === 'true') return { enabled: false, serviceName };
+  const serviceVersion = buildInfo(env).version;
+  if (env.OTEL_SDK_DISABLED === 'true') return { enabled: false, serviceName, serviceVersion };
   const exporters = (env.OTEL_TRACES_EXPORTER ?? '')
     .split(',')
     .map((e) => e.trim())
     .filter(Boolean);
-  if (exporters.length > 0) return { enabled: !exporters.every((e) => e === 'none'), serviceName };
+  if (exporters.length > 0)
+    return { enabled: !exporters.every((e) => e === 'none'), serviceName, serviceVersion };
   return {
     enabled: Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
     serviceName,
+    serviceVersion,
   };
+}
+
+/**
+ * The release this process runs: `INGESTA_VERSION` and `INGESTA_REVISION`, which the image sets from
+ * its build arguments (Dockerfile). Exported as `ingesta_build_info` and `service.version`.
+ */
+export function buildInfo(env: NodeJS.ProcessEnv = process.env): { version: string; revision: string } {
+  return { version: env.INGESTA_VERSION || '0.0.0-dev', revision: env.INGESTA_REVISION || 'unknown' };
 }
 
 export class ConfigError extends Error {

@@ -7,6 +7,7 @@ import {
   type OpenMetricsContentType,
   Registry,
 } from 'prom-client';
+import { buildInfo } from './config.ts';
 
 /**
  * The exemplar labels of an observation made for a sampled span (its trace and span id, as Grafana
@@ -31,7 +32,11 @@ export const freshnessBucketsSec = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 3
  * The metrics of one process, on its own registry. Each process exposes only its own series, and
  * every known label combination starts at 0 so dashboards and alerts see a series from the start.
  */
-export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
+export function createMetrics(
+  registry: Registry,
+  role: 'api' | 'consumer',
+  build: { version: string; revision: string } = buildInfo(),
+) {
   // prom-client keeps exemplars only on an OpenMetrics registry; /metrics still serves both formats
   // (platform/exposition.ts).
   (registry as unknown as Registry<OpenMetricsContentType>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
@@ -93,6 +98,12 @@ export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
       labelNames: ['queue'] as const,
       registers: consumer,
     }),
+    buildInfo: new Gauge({
+      name: 'ingesta_build_info',
+      help: 'Always 1; its labels say which release, revision and Node.js version the process runs, and its role.',
+      labelNames: ['version', 'revision', 'node_version', 'role'] as const,
+      registers: both,
+    }),
     dbPool: new Gauge({
       name: 'ingesta_db_pool_connections',
       help: 'Database pool connections by state; waiting > 0 means the pool is saturated.',
@@ -100,6 +111,10 @@ export function createMetrics(registry: Registry, role: 'api' | 'consumer') {
       registers: both,
     }),
   };
+  metrics.buildInfo.set(
+    { version: build.version, revision: build.revision, node_version: process.versions.node, role },
+    1,
+  );
   if (role === 'api') for (const outcome of ['ok', 'failed']) metrics.eventsPublished.inc({ outcome }, 0);
   if (role === 'consumer') {
     for (const outcome of ['inserted', 'duplicate', 'rejected']) metrics.eventsStored.inc({ outcome }, 0);

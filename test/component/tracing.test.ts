@@ -23,6 +23,7 @@ describe('tracing across processes', () => {
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
       OTEL_BSP_SCHEDULE_DELAY: '100',
+      INGESTA_VERSION: '1.2.3-test',
     };
     let apiLogs: Record<string, unknown>[] = [];
     const event = orderEvent();
@@ -89,6 +90,7 @@ describe('tracing across processes', () => {
       `an INSERT span in the trace: ${trace.map((s) => `${s.service}:${s.name}`).join(', ')}`,
     );
     assert.equal(post.name, 'POST /v1/events', 'the server span is named by its route');
+    assert.equal(post.resource['service.version'], '1.2.3-test', 'service.version on the spans');
     assert.equal(traceparent?.split('-')[1], post.traceId, 'the 202 names its trace in traceparent');
     assert.equal(
       spans.filter((s) => s.parentSpanId === '' && /receive|GetQueueAttributes/i.test(s.name)).length,

@@ -48,6 +48,7 @@ const designMetrics = [
   'ingesta_consumer_batch_duration_seconds',
   'ingesta_event_freshness_seconds',
   'ingesta_consumer_last_poll_timestamp_seconds',
+  'ingesta_build_info',
   'ingesta_queue_messages',
   'ingesta_queue_oldest_message_age_seconds',
   'ingesta_db_pool_connections',
