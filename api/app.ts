@@ -10,7 +10,7 @@ import { knownRouteMiddleware, routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
 import { type Metrics, traceExemplar } from '../platform/metrics.ts';
 import { type Authenticator, requireAuth } from './auth.ts';
-import { eventsRouter } from './events-routes.ts';
+import { type EventsRouteDeps, eventsRouter } from './events-routes.ts';
 import { createLoadShedder, perPrincipalRateLimit } from './limits.ts';
 import { validatorDocument, validatorFormats } from './openapi.ts';
 import { problemMiddleware, sendProblem } from './problem.ts';
@@ -21,6 +21,8 @@ export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   repository: EventRepository;
+  /** The store audit's sampling of accepted keys (api/events-routes.ts); off when absent. */
+  auditSamples?: EventsRouteDeps['auditSamples'];
   publisher: EventPublisher;
   /** The parsed api/openapi.yaml. */
   openApiDocument: Record<string, unknown>;

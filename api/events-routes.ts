@@ -30,6 +30,14 @@ export interface EventsRouteDeps {
   repository: EventRepository;
   publisher: EventPublisher;
   metrics: Metrics;
+  /**
+   * The store audit's sampling (db/store-audit.ts): the keys of this share of accepted events are
+   * recorded, off the response path, for the audit to look up once they should be stored. Default off.
+   */
+  auditSamples?: {
+    rate: number;
+    record(keys: { source: string; id: string }[], acceptedAt: Date): Promise<void>;
+  };
 }
 
 /** Widest /v1/stats answer, in buckets: a month of minutes fits, a year of minutes does not. */
@@ -189,6 +197,17 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
     failed: metrics.eventsPublished.labels({ outcome: 'failed' }),
   };
 
+  /** Records a sample of accepted keys for the store audit; never delays or fails the request. */
+  function sampleForAudit(events: { source: string; id: string }[], acceptedAtMs: number): void {
+    const audit = deps.auditSamples;
+    if (!audit || audit.rate <= 0) return;
+    const keys = events.filter(() => Math.random() < audit.rate).map(({ source, id }) => ({ source, id }));
+    if (keys.length === 0) return;
+    audit
+      .record(keys, new Date(acceptedAtMs))
+      .catch((err: unknown) => log.warn({ err }, 'could not record audit samples'));
+  }
+
   async function publishOrUnavailable(messages: OutgoingMessage[]): Promise<void> {
     try {
       await publisher.publish(messages);
@@ -248,6 +267,7 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
       },
     );
     published.ok.inc(messages.length);
+    sampleForAudit(events, acceptedAtMs);
     // Off at the default level, where asking for req.log would make a logger only to drop the line.
     if (log.isLevelEnabled('debug')) {
       req.log.debug({ eventCount: events.length, batch: isBatch, mode }, 'events accepted');

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { createDatabase, observePool } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
+import { recordAuditSamples } from '../db/store-audit.ts';
 import { createAdminServer } from '../platform/admin-server.ts';
 import { createSnsClient } from '../platform/aws.ts';
 import type { Config } from '../platform/config.ts';
@@ -57,6 +58,10 @@ export async function startApi(
     metrics,
     repository,
     publisher,
+    auditSamples: {
+      rate: api.auditSampleRate,
+      record: (keys, acceptedAt) => recordAuditSamples(db, keys, acceptedAt),
+    },
     openApiDocument: loadOpenApiDocument(),
     security: {
       ...(api.auth ? { authenticate: createJwtAuthenticator(api.auth) } : {}),

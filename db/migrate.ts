@@ -5,6 +5,7 @@ import * as rollupsByType from './migrations/0002-rollups-by-type.ts';
 import * as monthlyPartitions from './migrations/0003-monthly-partitions.ts';
 import * as countSeries from './migrations/0004-count-series.ts';
 import * as eventText from './migrations/0005-event-text.ts';
+import * as auditSamples from './migrations/0006-audit-samples.ts';
 
 /** Migrations by name, in order. Listed explicitly so the same code runs from sources and from dist/. */
 const migrations: Record<string, Knex.Migration> = {
@@ -13,6 +14,7 @@ const migrations: Record<string, Knex.Migration> = {
   '0003-monthly-partitions': monthlyPartitions,
   '0004-count-series': countSeries,
   '0005-event-text': eventText,
+  '0006-audit-samples': auditSamples,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {

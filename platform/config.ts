@@ -110,6 +110,18 @@ export const configVariables = {
   OTEL_TRACES_SAMPLER: { description: 'Sampler, e.g. parentbased_traceidratio (read by the SDK).' },
   OTEL_TRACES_SAMPLER_ARG: { description: 'Sampler argument, e.g. 0.1 for 10 % of new traces.' },
   OTEL_SDK_DISABLED: { description: 'true turns tracing off whatever else is set.' },
+  INGESTA_VERSION: {
+    description:
+      'The release (set by the image from its VERSION build argument): ingesta_build_info and service.version on spans. Default 0.0.0-dev.',
+  },
+  INGESTA_REVISION: {
+    description:
+      'The source revision (set by the image from its REVISION build argument), on ingesta_build_info. Default unknown.',
+  },
+  AUDIT_SAMPLE_RATE: {
+    description:
+      'Share of accepted events whose key the API records for the store audit (db/store-audit.ts), 0 to 1; 0 turns it off. Default 0.001.',
+  },
 } as const satisfies Record<string, Variable>;
 
 export type ConfigVariable = keyof typeof configVariables;
@@ -171,6 +183,9 @@ const schema = z.object({
   OTEL_TRACES_SAMPLER: z.string().optional(),
   OTEL_TRACES_SAMPLER_ARG: z.string().optional(),
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
+  INGESTA_VERSION: z.string().optional(),
+  INGESTA_REVISION: z.string().optional(),
+  AUDIT_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.001),
 } satisfies Record<ConfigVariable, z.ZodType>);
 
 export interface AuthConfig {
@@ -199,6 +214,8 @@ export interface Config {
     trustProxyHops: number;
     maxInFlightRequests: number;
     maxEventLoopLagMs: number;
+    /** Share of accepted events whose keys are recorded for the store audit. */
+    auditSampleRate: number;
   };
   consumer: {
     queueUrl: string;
@@ -345,6 +362,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       trustProxyHops: v.TRUST_PROXY_HOPS,
       maxInFlightRequests: v.MAX_IN_FLIGHT_REQUESTS,
       maxEventLoopLagMs: v.MAX_EVENT_LOOP_LAG_MS,
+      auditSampleRate: v.AUDIT_SAMPLE_RATE,
     },
     consumer: {
       queueUrl: v.INGEST_QUEUE_URL ?? '',

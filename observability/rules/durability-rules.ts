@@ -17,6 +17,8 @@ import type { AlertingRule, RecordingRule, RuleGroup } from './types.ts';
  * - redeliveries and client retries count on the handled side as duplicates: they can hide a loss,
  *   never invent one; so does a backlog being worked off;
  * - when the consumer stops reporting, its side counts as 0, so the gap is everything accepted.
+ * Which events are missing, the counters cannot say: the store audit (db/store-audit.ts) checks a
+ * sample of accepted keys in the store itself.
  */
 export interface DurabilityWindows {
   /** The window both counters' increases are taken over. */
