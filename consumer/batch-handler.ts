@@ -10,7 +10,7 @@ import {
 import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { isDatabaseUnavailable, isRowRefused } from '../db/database.ts';
 import type { EventRepository, NewEvent } from '../db/event-repository.ts';
-import { encodeAttributeValue, parseMessage, type RejectionCode } from '../ingest/message.ts';
+import { attributeNames, encodeAttributeValue, parseMessage, type RejectionCode } from '../ingest/message.ts';
 import { chunkWithin } from '../platform/batch-limits.ts';
 import type { Logger } from '../platform/logger.ts';
 import { type Metrics, traceExemplar } from '../platform/metrics.ts';
@@ -56,7 +56,7 @@ export type BatchOutcome =
 /** The trace context of a message the contract refused, as its raw attributes carry it. */
 const rawTraceCarrier = (message: Message): Record<string, string> => {
   const carrier: Record<string, string> = {};
-  for (const key of ['traceparent', 'tracestate']) {
+  for (const key of [attributeNames.traceparent, attributeNames.tracestate]) {
     const value = message.MessageAttributes?.[key]?.StringValue;
     if (value) carrier[key] = value;
   }
