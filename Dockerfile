@@ -41,6 +41,8 @@ LABEL org.opencontainers.image.title="ingesta" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}"
 ENV NODE_ENV=production
+# The release, for ingesta_build_info and service.version on spans.
+ENV INGESTA_VERSION="${VERSION}" INGESTA_REVISION="${REVISION}"
 # The processes need node alone: dropping npm, npx, corepack and yarn leaves less to exploit
 # and keeps their bundled dependencies out of the vulnerability scan.
 RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \

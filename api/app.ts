@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { context, propagation, trace } from '@opentelemetry/api';
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
@@ -6,11 +7,11 @@ import type { EventRepository } from '../db/event-repository.ts';
 import { maxEventBytes } from '../ingest/contract.ts';
 import { isBinaryMode } from '../ingest/http-binding.ts';
 import type { TimePolicy } from '../ingest/time-window.ts';
-import { routeTemplate } from '../platform/http-route.ts';
+import { knownRouteMiddleware, routeTemplate } from '../platform/http-route.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Metrics } from '../platform/metrics.ts';
+import { type Metrics, traceExemplar } from '../platform/metrics.ts';
 import { type Authenticator, requireAuth } from './auth.ts';
-import { eventsRouter } from './events-routes.ts';
+import { type EventsRouteDeps, eventsRouter } from './events-routes.ts';
 import { createLoadShedder, failedAuthRateLimit, perPrincipalRateLimit } from './limits.ts';
 import { validatorDocument, validatorFormats } from './openapi.ts';
 import { problemMiddleware, sendProblem } from './problem.ts';
@@ -24,6 +25,8 @@ export interface AppDeps {
   repository: EventRepository;
   /** Replays (`/v1/replays`); without them the routes answer 404. */
   replays?: ReplaysRouteDeps;
+  /** The store audit's sampling of accepted keys (api/events-routes.ts); off when absent. */
+  auditSamples?: EventsRouteDeps['auditSamples'];
   publisher: EventPublisher;
   /** The parsed api/openapi.yaml. */
   openApiDocument: Record<string, unknown>;
@@ -118,6 +121,19 @@ function securityHeaders(): RequestHandler {
   };
 }
 
+/**
+ * Answers every request with its W3C `traceparent` (trace id, server span id, sampled flag), so a
+ * producer can find the trace of the events it sent. Nothing when tracing is off.
+ */
+function traceResponseHeader(): RequestHandler {
+  return (_req, res, next) => {
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    if (carrier.traceparent) res.setHeader('traceparent', carrier.traceparent);
+    next();
+  };
+}
+
 /** RED metrics labelled by the route *template*, never the raw path: label values stay bounded. */
 function httpMetrics(metrics: Metrics): RequestHandler {
   // One child per series the histogram has, so labels are resolved once per series, not per request.
@@ -133,10 +149,19 @@ function httpMetrics(metrics: Metrics): RequestHandler {
   };
   return (req, res, next) => {
     const startMs = performance.now();
+    // The server span's context, while it is the active one: a sampled request leaves an exemplar.
+    const exemplar = traceExemplar(trace.getActiveSpan()?.spanContext());
     res.once('finish', () => {
-      seriesOf(req.method, routeTemplate(req) ?? 'unmatched', String(res.statusCode)).observe(
-        (performance.now() - startMs) / 1000,
-      );
+      const seconds = (performance.now() - startMs) / 1000;
+      const route = routeTemplate(req) ?? 'unmatched';
+      if (exemplar === undefined) seriesOf(req.method, route, String(res.statusCode)).observe(seconds);
+      else
+        metrics.httpDuration.observe({
+          labels: { method: req.method, route, status_code: String(res.statusCode) },
+          value: seconds,
+          // prom-client types exemplar labels as the metric's own label names; any names are valid.
+          exemplarLabels: exemplar as never,
+        });
     });
     next();
   };
@@ -152,6 +177,9 @@ export function createApp(deps: AppDeps): Express {
   // Exactly the proxies in front (API Gateway), so req.ip cannot be spoofed past them.
   app.set('trust proxy', security.trustProxyHops ?? 0);
   lazyRequestLogger(app, log);
+  // Before anything that can refuse a request, so its metrics and span keep the route it asked for.
+  app.use(knownRouteMiddleware(Object.keys((openApiDocument.paths ?? {}) as Record<string, unknown>)));
+  app.use(traceResponseHeader());
   app.use(requestContext());
   app.use(httpMetrics(metrics));
   app.use(securityHeaders());

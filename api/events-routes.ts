@@ -28,6 +28,7 @@ import { parseTimestamp, type Timestamp } from '../ingest/timestamp.ts';
 import { AppError, dependencyUnavailable, invalidRequest, notFound } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { cloudEventAttributes } from '../platform/telemetry/spans.ts';
 import { unsupportedMediaType } from './problem.ts';
 import { type EventPublisher, PublishError } from './sns-publisher.ts';
 
@@ -38,6 +39,14 @@ export interface EventsRouteDeps {
   metrics: Metrics;
   /** Event times accepted (ingest/time-window.ts). Default `defaultTimePolicy`. */
   timePolicy?: TimePolicy;
+  /**
+   * The store audit's sampling (db/store-audit.ts): the keys of this share of accepted events are
+   * recorded, off the response path, for the audit to look up once they should be stored. Default off.
+   */
+  auditSamples?: {
+    rate: number;
+    record(keys: { source: string; id: string }[], acceptedAt: Date): Promise<void>;
+  };
 }
 
 /** Widest /v1/stats answer, in buckets: a month of minutes fits, a year of minutes does not. */
@@ -197,6 +206,17 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
     failed: metrics.eventsPublished.labels({ outcome: 'failed' }),
   };
 
+  /** Records a sample of accepted keys for the store audit; never delays or fails the request. */
+  function sampleForAudit(events: { source: string; id: string }[], acceptedAtMs: number): void {
+    const audit = deps.auditSamples;
+    if (!audit || audit.rate <= 0) return;
+    const keys = events.filter(() => Math.random() < audit.rate).map(({ source, id }) => ({ source, id }));
+    if (keys.length === 0) return;
+    audit
+      .record(keys, new Date(acceptedAtMs))
+      .catch((err: unknown) => log.warn({ err }, 'could not record audit samples'));
+  }
+
   async function publishOrUnavailable(messages: OutgoingMessage[]): Promise<void> {
     try {
       await publisher.publish(messages);
@@ -231,16 +251,20 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
       );
     }
     const acceptedAtMs = Date.now();
-    // A producer span per request; its context rides in every message so the consumer joins the trace.
+    // A producer span per request; its context (and so its sampling decision) rides in every message,
+    // so the consumer's process span for each message joins this request's trace.
     const messages = await tracer.startActiveSpan(
-      `${publisher.destination} publish`,
+      `publish ${publisher.destination}`,
       {
         kind: SpanKind.PRODUCER,
         attributes: {
-          'messaging.system': 'aws_sns',
+          'messaging.system': 'aws.sns',
           'messaging.operation.type': 'send',
+          'messaging.operation.name': 'publish',
           'messaging.destination.name': publisher.destination,
-          'messaging.batch.message_count': events.length,
+          ...(events.length === 1
+            ? cloudEventAttributes(events[0] as (typeof events)[number])
+            : { 'messaging.batch.message_count': events.length }),
         },
       },
       async (span) => {
@@ -259,6 +283,7 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
       },
     );
     published.ok.inc(messages.length);
+    sampleForAudit(events, acceptedAtMs);
     // Off at the default level, where asking for req.log would make a logger only to drop the line.
     if (log.isLevelEnabled('debug')) {
       req.log.debug({ eventCount: events.length, batch: isBatch, mode }, 'events accepted');

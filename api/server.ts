@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { createDatabase, observePool } from '../db/database.ts';
 import { EventRepository } from '../db/event-repository.ts';
 import { countPartitions } from '../db/partitions.ts';
+import { recordAuditSamples } from '../db/store-audit.ts';
 import { createAdminServer } from '../platform/admin-server.ts';
 import { createSnsClient } from '../platform/aws.ts';
 import type { Config } from '../platform/config.ts';
@@ -67,6 +68,10 @@ export async function startApi(
       store: new ReplayStore(db),
       allowedTargets: config.replay.targets,
       maxRatePerSec: config.replay.maxRatePerSec,
+    },
+    auditSamples: {
+      rate: api.auditSampleRate,
+      record: (keys, acceptedAt) => recordAuditSamples(db, keys, acceptedAt),
     },
     openApiDocument: loadOpenApiDocument(),
     timePolicy: config.eventTime,

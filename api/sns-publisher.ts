@@ -1,7 +1,9 @@
 import { PublishBatchCommand, type PublishBatchRequestEntry, type SNSClient } from '@aws-sdk/client-sns';
+import { type Context, context, trace } from '@opentelemetry/api';
 import type { OutgoingMessage } from '../ingest/message.ts';
 import { chunkWithin } from '../platform/batch-limits.ts';
 import type { Logger } from '../platform/logger.ts';
+import { withSharedCallSpans } from '../platform/telemetry/spans.ts';
 
 /** SNS PublishBatch takes at most 10 entries and 256 KiB in all per call. */
 const maxEntriesPerCall = 10;
@@ -68,6 +70,8 @@ export function chunkForPublishBatch(messages: OutgoingMessage[]): OutgoingMessa
 interface Pending {
   message: OutgoingMessage;
   bytes: number;
+  /** The publishing request's context: its trace gets a span for its share of the call. */
+  context: Context;
   resolve(): void;
   reject(err: PublishError): void;
 }
@@ -85,6 +89,15 @@ export function createSnsPublisher(options: SnsPublisherOptions): EventPublisher
   let queuedBytes = 0;
   let inFlight = 0;
   let scheduled: { cancel(): void } | undefined;
+  const tracer = trace.getTracer('ingesta-api');
+  const callAttributes = (entries: number) => ({
+    'rpc.system': 'aws-api',
+    'rpc.service': 'SNS',
+    'rpc.method': 'PublishBatch',
+    'messaging.system': 'aws.sns',
+    'messaging.destination.name': topicArn.split(':').at(-1) ?? topicArn,
+    'messaging.batch.message_count': entries,
+  });
 
   async function send(chunk: Pending[]): Promise<void> {
     // Ids are positions in the first call, kept across retries so logs of one chunk line up.
@@ -97,8 +110,14 @@ export function createSnsPublisher(options: SnsPublisherOptions): EventPublisher
       }));
       let failed: { Id?: string; Code?: string; SenderFault?: boolean; Message?: string }[];
       try {
-        const result = await sns.send(
-          new PublishBatchCommand({ TopicArn: topicArn, PublishBatchRequestEntries: entries }),
+        // Messages of several requests share this call: each request's trace gets its own span.
+        const result = await withSharedCallSpans(
+          tracer,
+          'SNS.PublishBatch',
+          pending.map((p) => p.context),
+          callAttributes(entries.length),
+          () =>
+            sns.send(new PublishBatchCommand({ TopicArn: topicArn, PublishBatchRequestEntries: entries })),
         );
         failed = result.Failed ?? [];
       } catch (err) {
@@ -194,7 +213,7 @@ export function createSnsPublisher(options: SnsPublisherOptions): EventPublisher
         (message) =>
           new Promise<void>((resolve, reject) => {
             const bytes = entryBytes(message);
-            queue.push({ message, bytes, resolve, reject });
+            queue.push({ message, bytes, context: context.active(), resolve, reject });
             queuedBytes += bytes;
           }),
       );

@@ -7,14 +7,15 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type Link, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { isDatabaseUnavailable, isRowRefused } from '../db/database.ts';
 import type { EventRepository, NewEvent } from '../db/event-repository.ts';
-import { encodeAttributeValue, parseMessage, type RejectionCode } from '../ingest/message.ts';
+import { attributeNames, encodeAttributeValue, parseMessage, type RejectionCode } from '../ingest/message.ts';
 import { consumerGraceMs, type TimePolicy, timeWindow } from '../ingest/time-window.ts';
 import { chunkWithin } from '../platform/batch-limits.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Metrics } from '../platform/metrics.ts';
+import { type Metrics, traceExemplar } from '../platform/metrics.ts';
+import { cloudEventAttributes, producerContext, withSharedCallSpans } from '../platform/telemetry/spans.ts';
 
 /** Attributes a DLQ entry carries so an operator can tell why it is there. */
 export const rejectionAttributes = {
@@ -39,7 +40,10 @@ export interface BatchHandlerDeps {
 interface ValidMessage {
   message: Message;
   newEvent: NewEvent;
-  trace: Record<string, string>;
+  /** The message's own process span, a child of its producer's context. */
+  span: Span;
+  /** The context of that span: the message's share of a batch INSERT is traced under it. */
+  context: Context;
 }
 
 interface RejectedMessage {
@@ -51,6 +55,16 @@ interface RejectedMessage {
 export type BatchOutcome =
   | { kind: 'stored'; inserted: number; duplicates: number; rejected: number }
   | { kind: 'retry'; rejected: number; error: unknown };
+
+/** The trace context of a message the contract refused, as its raw attributes carry it. */
+const rawTraceCarrier = (message: Message): Record<string, string> => {
+  const carrier: Record<string, string> = {};
+  for (const key of [attributeNames.traceparent, attributeNames.tracestate]) {
+    const value = message.MessageAttributes?.[key]?.StringValue;
+    if (value) carrier[key] = value;
+  }
+  return carrier;
+};
 
 const receiveCount = (m: Message) => Number(m.Attributes?.ApproximateReceiveCount ?? 1);
 
@@ -211,6 +225,29 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
   const tracer = trace.getTracer('ingesta-consumer');
   const queueName = queueUrl.split('/').at(-1) ?? queueUrl;
 
+  /** Freshness of one stored event, with its trace as the exemplar when it was sampled. */
+  const observeFreshness = (v: ValidMessage, storedAtMs: number) => {
+    const value = Math.max(0, storedAtMs - v.newEvent.acceptedAtMs) / 1000;
+    // With exemplars on, prom-client's observe takes an object only; empty labels record no exemplar.
+    metrics.freshness.observe({ value, exemplarLabels: traceExemplar(v.span.spanContext()) ?? {} });
+  };
+
+  /** One multi-row INSERT for the messages of a batch; each message's trace gets its share of it. */
+  const insertShared = (messages: ValidMessage[]) =>
+    withSharedCallSpans(
+      tracer,
+      'INSERT events',
+      messages.map((v) => v.context),
+      {
+        'db.system.name': 'postgresql',
+        'db.operation.name': 'INSERT',
+        'db.collection.name': 'events',
+        'db.query.summary': 'INSERT events',
+        ...(messages.length > 1 ? { 'db.operation.batch.size': messages.length } : {}),
+      },
+      () => repository.insertBatch(messages.map((v) => v.newEvent)),
+    );
+
   async function storeBatch(
     valid: ValidMessage[],
     rejected: RejectedMessage[],
@@ -219,7 +256,7 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     const moved = await moveToDlq(rejected);
     let result: { inserted: { source: string; id: string }[] };
     try {
-      result = await repository.insertBatch(valid.map((v) => v.newEvent));
+      result = await insertShared(valid);
     } catch (err) {
       // Only a data error is the rows' fault; an outage or a schema that does not match yet is not.
       if (!isRowRefused(err)) {
@@ -234,9 +271,9 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     }
     const storedAtMs = Date.now();
     const insertedKeys = new Set(result.inserted.map((r) => `${r.source}\u0000${r.id}`));
-    for (const { newEvent } of valid) {
-      if (insertedKeys.has(`${newEvent.event.source}\u0000${newEvent.event.id}`)) {
-        metrics.freshness.observe(Math.max(0, storedAtMs - newEvent.acceptedAtMs) / 1000);
+    for (const v of valid) {
+      if (insertedKeys.has(`${v.newEvent.event.source}\u0000${v.newEvent.event.id}`)) {
+        observeFreshness(v, storedAtMs);
       }
     }
     const duplicates = valid.length - result.inserted.length;
@@ -269,11 +306,11 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
       // Past the deadline the rest is no longer ours: it comes back and is isolated again.
       if (deadline?.aborted) break;
       try {
-        const { inserted } = await repository.insertBatch([v.newEvent]);
+        const { inserted } = await insertShared([v]);
         if (inserted.length === 1) {
           outcome.inserted++;
           metrics.eventsStored.inc({ outcome: 'inserted' });
-          metrics.freshness.observe(Math.max(0, Date.now() - v.newEvent.acceptedAtMs) / 1000);
+          observeFreshness(v, Date.now());
         } else {
           outcome.duplicates++;
           metrics.eventsStored.inc({ outcome: 'duplicate' });
@@ -296,52 +333,70 @@ export function createBatchHandler(deps: BatchHandlerDeps) {
     return outcome;
   }
 
+  /**
+   * The process span of one message: a child of the producer context the message carries, so the
+   * producer's sampling decision holds (an unsampled request leaves no consumer span) and each
+   * event's journey reads as one trace, from its POST to its INSERT, whatever batch it rode in.
+   */
+  function startProcessSpan(message: Message, carrier: Record<string, string>, batchSize: number) {
+    const parent = producerContext(carrier);
+    const producer = trace.getSpanContext(parent);
+    const span = tracer.startSpan(
+      `process ${queueName}`,
+      {
+        kind: SpanKind.CONSUMER,
+        links: producer ? [{ context: producer }] : [],
+        attributes: {
+          'messaging.system': 'aws_sqs',
+          'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
+          'messaging.destination.name': queueName,
+          'messaging.batch.message_count': batchSize,
+          ...(message.MessageId ? { 'messaging.message.id': message.MessageId } : {}),
+        },
+      },
+      parent,
+    );
+    return { span, context: trace.setSpan(parent, span) };
+  }
+
   return async function handleBatch(messages: Message[], deadline?: AbortSignal): Promise<BatchOutcome> {
     const endTimer = metrics.batchDuration.startTimer();
     const valid: ValidMessage[] = [];
     const rejected: RejectedMessage[] = [];
     const window = timeWindow(deps.timePolicy, Date.now(), consumerGraceMs);
+    const spans: Span[] = [];
     for (const message of messages) {
       const parsed = parseMessage(message, { window });
+      const { span, context: spanContext } = startProcessSpan(
+        message,
+        parsed.ok ? parsed.trace : rawTraceCarrier(message),
+        messages.length,
+      );
+      spans.push(span);
       if (parsed.ok) {
-        const { trace: carrier, ok: _ok, ...newEvent } = parsed;
-        valid.push({ message, newEvent, trace: carrier });
+        const { trace: _carrier, ok: _ok, ...newEvent } = parsed;
+        span.setAttributes(cloudEventAttributes(newEvent.event));
+        valid.push({ message, newEvent, span, context: spanContext });
       } else {
+        span.setAttribute('ingesta.rejection_code', parsed.code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: parsed.code });
         rejected.push({ message, code: parsed.code, reason: parsed.reason });
       }
     }
-    // Messaging conventions for batches: the process span links every producer; it continues the
-    // first message's trace so one event's journey reads as one trace, from POST to INSERT.
-    const producers = valid.map((v) => propagation.extract(ROOT_CONTEXT, v.trace));
-    const links: Link[] = producers.flatMap((ctx) => {
-      const spanContext = trace.getSpanContext(ctx);
-      return spanContext ? [{ context: spanContext }] : [];
-    });
-    return tracer.startActiveSpan(
-      `${queueName} process`,
-      {
-        kind: SpanKind.CONSUMER,
-        links,
-        attributes: {
-          'messaging.system': 'aws_sqs',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': queueName,
-          'messaging.batch.message_count': messages.length,
-        },
-      },
-      producers[0] ?? ROOT_CONTEXT,
-      async (span) => {
-        try {
-          const outcome = await storeBatch(valid, rejected, deadline);
-          span.setAttribute('ingesta.rejected', outcome.rejected);
-          if (outcome.kind === 'retry')
-            span.setStatus({ code: SpanStatusCode.ERROR, message: 'database unavailable' });
-          return outcome;
-        } finally {
-          span.end();
-          endTimer();
-        }
-      },
-    );
+    // The batch's own steps (DLQ moves, deletes, its log lines) run in the first message's context.
+    const batchContext =
+      valid[0]?.context ?? (spans[0] ? trace.setSpan(context.active(), spans[0]) : context.active());
+    try {
+      const outcome = await context.with(batchContext, () => storeBatch(valid, rejected, deadline));
+      if (outcome.kind === 'retry') {
+        for (const v of valid)
+          v.span.setStatus({ code: SpanStatusCode.ERROR, message: 'database unavailable' });
+      }
+      return outcome;
+    } finally {
+      for (const span of spans) span.end();
+      endTimer();
+    }
   };
 }

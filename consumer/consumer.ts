@@ -1,7 +1,9 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import { trace } from '@opentelemetry/api';
 import { Consumer } from 'sqs-consumer';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { recordFailedCall, untraced } from '../platform/telemetry/spans.ts';
 import type { BatchOutcome } from './batch-handler.ts';
 import type { ReceiptObserver } from './queue-sampler.ts';
 
@@ -105,6 +107,15 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
     return outage;
   };
 
+  const tracer = trace.getTracer('ingesta-consumer');
+  const queueName = options.queueUrl.split('/').at(-1) ?? options.queueUrl;
+  const receiveAttributes = {
+    'messaging.system': 'aws_sqs',
+    'messaging.operation.type': 'receive',
+    'messaging.operation.name': 'ReceiveMessage',
+    'messaging.destination.name': queueName,
+  };
+
   const pollers = Array.from({ length: options.pollers }, (_, index) => {
     const consumer = Consumer.create({
       queueUrl: options.queueUrl,
@@ -160,6 +171,7 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
         log.warn({ err, poller: index }, 'SQS call failed');
         return;
       }
+      recordFailedCall(tracer, `receive ${queueName}`, receiveAttributes, err);
       receiveFailures++;
       const retryInMs = receiveBackoffMs(receiveFailures);
       consumer.updateOption('pollingWaitTimeMs', retryInMs);
@@ -171,7 +183,11 @@ export function createConsumer(options: ConsumerOptions): EventConsumer {
 
   return {
     start() {
-      for (const poller of pollers) poller.start();
+      // Polls are not traced (an empty receive every few seconds says nothing); a failed one is
+      // recorded on its own, and each received message is traced from its producer's context.
+      untraced(() => {
+        for (const poller of pollers) poller.start();
+      });
     },
     async stop() {
       stopping = true;

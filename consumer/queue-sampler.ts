@@ -1,6 +1,8 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { trace } from '@opentelemetry/api';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { recordFailedCall, untraced } from '../platform/telemetry/spans.ts';
 
 type QueueName = 'main' | 'dlq';
 
@@ -58,11 +60,14 @@ export function startQueueSampler(options: {
     await Promise.all(
       (Object.entries(queues) as [QueueName, string][]).map(async ([queue, url]) => {
         try {
-          const { Attributes = {} } = await sqs.send(
-            new GetQueueAttributesCommand({
-              QueueUrl: url,
-              AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-            }),
+          // Sampling is not traced (a root trace every few seconds); a failure is recorded alone.
+          const { Attributes = {} } = await untraced(() =>
+            sqs.send(
+              new GetQueueAttributesCommand({
+                QueueUrl: url,
+                AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+              }),
+            ),
           );
           const visible = Number(Attributes.ApproximateNumberOfMessages ?? 0);
           const inFlight = Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
@@ -72,6 +77,17 @@ export function startQueueSampler(options: {
           if (depth[queue] === 0) waitingSince[queue] = undefined;
           else waitingSince[queue] ??= now();
         } catch (err) {
+          recordFailedCall(
+            trace.getTracer('ingesta-consumer'),
+            'SQS.GetQueueAttributes',
+            {
+              'rpc.system': 'aws-api',
+              'rpc.service': 'SQS',
+              'rpc.method': 'GetQueueAttributes',
+              'ingesta.queue': queue,
+            },
+            err,
+          );
           log.warn({ err, queue }, 'could not sample queue attributes');
         }
       }),

@@ -3,12 +3,14 @@ import { createLogger } from '../platform/logger.ts';
 import { createDatabase } from './database.ts';
 import { migrateLatest, migrateRollback } from './migrate.ts';
 import { maintainPartitions } from './partitions.ts';
+import { auditStore } from './store-audit.ts';
 
 /**
- * `node db/cli.ts latest|rollback|maintain`: what the chart's migration hook Job (`latest`), its
- * maintenance CronJob (`maintain`) and `npm run db:migrate|db:rollback|db:maintain` run.
+ * `node db/cli.ts latest|rollback|maintain|audit`: what the chart's migration hook Job (`latest`), its
+ * maintenance CronJob (`maintain`: partitions, then the store audit) and
+ * `npm run db:migrate|db:rollback|db:maintain|db:audit` run.
  */
-const commands = ['latest', 'rollback', 'maintain'] as const;
+const commands = ['latest', 'rollback', 'maintain', 'audit'] as const;
 const command = process.argv[2] as (typeof commands)[number];
 if (!commands.includes(command)) {
   console.error(`usage: db/cli.ts ${commands.join('|')}`);
@@ -22,7 +24,7 @@ try {
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(2);
 }
-const name = command === 'maintain' ? 'ingesta-maintenance' : 'ingesta-migrate';
+const name = command === 'maintain' || command === 'audit' ? 'ingesta-maintenance' : 'ingesta-migrate';
 const log = createLogger({ level: config.logLevel, name });
 // DDL on a large table may legitimately run for minutes: the request-path statement timeout does not apply.
 const db = createDatabase({
@@ -32,6 +34,14 @@ const db = createDatabase({
   applicationName: name,
 });
 try {
+  if (command === 'maintain' || command === 'audit') {
+    // Accepted events whose keys are not in the store: the job fails, so the missing keys are seen.
+    const { verified, missing } = await auditStore(db);
+    if (missing.length > 0) {
+      log.error({ verified, missing }, 'store audit: accepted events are not stored (or are in the DLQ)');
+      process.exitCode = 1;
+    } else log.info({ verified }, 'store audit: every sampled accepted event is stored');
+  }
   if (command === 'maintain') {
     const { created, dropped } = await maintainPartitions(db, {
       retentionDays: config.eventRetentionDays,
@@ -42,7 +52,7 @@ try {
       { created, dropped, retentionDays: config.eventRetentionDays },
       created.length + dropped.length > 0 ? 'partitions maintained' : 'nothing to do',
     );
-  } else {
+  } else if (command !== 'audit') {
     const names =
       command === 'latest'
         ? await migrateLatest(db, config.database.url)
@@ -50,7 +60,10 @@ try {
     log.info({ command, migrations: names }, names.length > 0 ? 'migrations done' : 'nothing to do');
   }
 } catch (err) {
-  log.error({ err, command }, command === 'maintain' ? 'maintenance failed' : 'migration failed');
+  log.error(
+    { err, command },
+    command === 'latest' || command === 'rollback' ? 'migration failed' : 'maintenance failed',
+  );
   process.exitCode = 1;
 } finally {
   await db.destroy();

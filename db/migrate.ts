@@ -5,6 +5,7 @@ import * as rollupsByType from './migrations/0002-rollups-by-type.ts';
 import * as monthlyPartitions from './migrations/0003-monthly-partitions.ts';
 import * as countSeries from './migrations/0004-count-series.ts';
 import * as eventText from './migrations/0005-event-text.ts';
+import * as auditSamples from './migrations/0006-audit-samples.ts';
 import * as partitionFunction from './migrations/0006-partition-function.ts';
 import * as replays from './migrations/0007-replays.ts';
 
@@ -15,6 +16,7 @@ const migrations: Record<string, Knex.Migration> = {
   '0003-monthly-partitions': monthlyPartitions,
   '0004-count-series': countSeries,
   '0005-event-text': eventText,
+  '0006-audit-samples': auditSamples,
   '0006-partition-function': partitionFunction,
   '0007-replays': replays,
 };

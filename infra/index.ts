@@ -109,7 +109,8 @@ const alarms = new Alarms('alarms', {
   prefix,
   region,
   accountId,
-  emailSubscriptions: config.alarms.emailSubscriptions,
+  pageSubscriptions: config.alarms.pageSubscriptions,
+  ticketSubscriptions: config.alarms.ticketSubscriptions,
   queueName: messaging.queueName,
   dlqName: messaging.dlqName,
   subscriptionDlqName: messaging.subscriptionDlqName,
@@ -118,6 +119,8 @@ const alarms = new Alarms('alarms', {
   dbMaxConnections: database.maxConnections,
   apiId: edge.apiId,
   stageName: edge.stageName,
+  loadBalancerArnSuffix: edge.loadBalancerArnSuffix,
+  targetGroupArnSuffix: edge.targetGroupArnSuffix,
 });
 
 // Everything the chart's values need (scripts/outputs-to-values.ts maps them), then the rest.
@@ -161,7 +164,8 @@ export const kedaRoleArn = addons.kedaRoleArn ?? '';
 export const externalSecretsRoleArn = addons.externalSecretsRoleArn ?? '';
 export const karpenterRoleArn = autoscaling.karpenterRoleArn;
 export const karpenterInterruptionQueue = autoscaling.interruptionQueueName;
-export const alarmTopicArn = alarms.topicArn;
+export const alarmPageTopicArn = alarms.topicArns.page;
+export const alarmTicketTopicArn = alarms.topicArns.ticket;
 export const alarmNames = alarms.alarmNames;
 export const dashboardName = alarms.dashboardName;
 export const apiAccessLogGroup = edge.accessLogGroupName;

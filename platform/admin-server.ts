@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { exposition, metricsText, negotiateFormat } from './exposition.ts';
 import type { Logger } from './logger.ts';
 
 export interface HealthCheck {
@@ -71,9 +72,11 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
     if (path === '/metrics') {
-      registry.metrics().then(
+      // OpenMetrics when asked for (Prometheus asks by default): it carries the exemplars.
+      const format = negotiateFormat(req.headers.accept);
+      metricsText(registry, format).then(
         (text) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
+          res.writeHead(200, { 'content-type': exposition[format] });
           res.end(text);
         },
         (err: unknown) => {

@@ -135,6 +135,18 @@ export const configVariables = {
   OTEL_TRACES_SAMPLER: { description: 'Sampler, e.g. parentbased_traceidratio (read by the SDK).' },
   OTEL_TRACES_SAMPLER_ARG: { description: 'Sampler argument, e.g. 0.1 for 10 % of new traces.' },
   OTEL_SDK_DISABLED: { description: 'true turns tracing off whatever else is set.' },
+  INGESTA_VERSION: {
+    description:
+      'The release (set by the image from its VERSION build argument): ingesta_build_info and service.version on spans. Default 0.0.0-dev.',
+  },
+  INGESTA_REVISION: {
+    description:
+      'The source revision (set by the image from its REVISION build argument), on ingesta_build_info. Default unknown.',
+  },
+  AUDIT_SAMPLE_RATE: {
+    description:
+      'Share of accepted events whose key the API records for the store audit (db/store-audit.ts), 0 to 1; 0 turns it off. Default 0.001.',
+  },
 } as const satisfies Record<string, Variable>;
 
 export type ConfigVariable = keyof typeof configVariables;
@@ -218,6 +230,9 @@ const schema = z.object({
   OTEL_TRACES_SAMPLER: z.string().optional(),
   OTEL_TRACES_SAMPLER_ARG: z.string().optional(),
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
+  INGESTA_VERSION: z.string().optional(),
+  INGESTA_REVISION: z.string().optional(),
+  AUDIT_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.001),
 } satisfies Record<ConfigVariable, z.ZodType>);
 
 export interface AuthConfig {
@@ -251,6 +266,8 @@ export interface Config {
     trustProxyHops: number;
     maxInFlightRequests: number;
     maxEventLoopLagMs: number;
+    /** Share of accepted events whose keys are recorded for the store audit. */
+    auditSampleRate: number;
   };
   consumer: {
     queueUrl: string;
@@ -284,18 +301,31 @@ export interface Config {
 export function telemetrySettings(env: NodeJS.ProcessEnv = process.env): {
   enabled: boolean;
   serviceName: string;
+  /** `service.version` on every span: the release, as `ingesta_build_info` says it. */
+  serviceVersion: string;
 } {
   const serviceName = env.OTEL_SERVICE_NAME || 'ingesta';
-  if (env.OTEL_SDK_DISABLED === 'true') return { enabled: false, serviceName };
+  const serviceVersion = buildInfo(env).version;
+  if (env.OTEL_SDK_DISABLED === 'true') return { enabled: false, serviceName, serviceVersion };
   const exporters = (env.OTEL_TRACES_EXPORTER ?? '')
     .split(',')
     .map((e) => e.trim())
     .filter(Boolean);
-  if (exporters.length > 0) return { enabled: !exporters.every((e) => e === 'none'), serviceName };
+  if (exporters.length > 0)
+    return { enabled: !exporters.every((e) => e === 'none'), serviceName, serviceVersion };
   return {
     enabled: Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
     serviceName,
+    serviceVersion,
   };
+}
+
+/**
+ * The release this process runs: `INGESTA_VERSION` and `INGESTA_REVISION`, which the image sets from
+ * its build arguments (Dockerfile). Exported as `ingesta_build_info` and `service.version`.
+ */
+export function buildInfo(env: NodeJS.ProcessEnv = process.env): { version: string; revision: string } {
+  return { version: env.INGESTA_VERSION || '0.0.0-dev', revision: env.INGESTA_REVISION || 'unknown' };
 }
 
 export class ConfigError extends Error {
@@ -398,6 +428,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       trustProxyHops: v.TRUST_PROXY_HOPS,
       maxInFlightRequests: v.MAX_IN_FLIGHT_REQUESTS,
       maxEventLoopLagMs: v.MAX_EVENT_LOOP_LAG_MS,
+      auditSampleRate: v.AUDIT_SAMPLE_RATE,
     },
     consumer: {
       queueUrl: v.INGEST_QUEUE_URL ?? '',

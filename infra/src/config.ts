@@ -77,8 +77,10 @@ export interface EdgeConfig {
 }
 
 export interface AlarmsConfig {
-  /** E-mail addresses subscribed to the alarm topic. */
-  emailSubscriptions: string[];
+  /** Paged on `page` alarms: e-mail addresses or https:// URLs (a pager's CloudWatch integration). */
+  pageSubscriptions: string[];
+  /** Told of `ticket` alarms: e-mail addresses or https:// URLs. */
+  ticketSubscriptions: string[];
 }
 
 export interface GithubConfig {
@@ -212,7 +214,10 @@ export function readStackConfig(): StackConfig {
       throttlingRateLimit: edge.throttlingRateLimit ?? 100,
       accessLogRetentionDays: edge.accessLogRetentionDays ?? (production ? 90 : 14),
     },
-    alarms: { emailSubscriptions: alarms.emailSubscriptions ?? [] },
+    alarms: {
+      pageSubscriptions: alarms.pageSubscriptions ?? [],
+      ticketSubscriptions: alarms.ticketSubscriptions ?? [],
+    },
     github: {
       repository: github.repository ?? '',
       branches: github.branches ?? ['main', 'develop'],

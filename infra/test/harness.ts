@@ -72,9 +72,15 @@ function computedState(args: pulumi.runtime.MockResourceArgs): Record<string, un
     case 'aws:secretsmanager/secret:Secret':
       return { arn: arnOf('secretsmanager', `secret:${name}-AbCdEf`), name };
     case 'aws:lb/loadBalancer:LoadBalancer':
-      return { arn: arnOf('elasticloadbalancing', `loadbalancer/net/${name}/0123456789abcdef`) };
+      return {
+        arn: arnOf('elasticloadbalancing', `loadbalancer/net/${name}/0123456789abcdef`),
+        arnSuffix: `net/${name}/0123456789abcdef`,
+      };
     case 'aws:lb/targetGroup:TargetGroup':
-      return { arn: arnOf('elasticloadbalancing', `targetgroup/${name}/0123456789abcdef`) };
+      return {
+        arn: arnOf('elasticloadbalancing', `targetgroup/${name}/0123456789abcdef`),
+        arnSuffix: `targetgroup/${name}/0123456789abcdef`,
+      };
     case 'aws:lb/listener:Listener':
       return { arn: arnOf('elasticloadbalancing', `listener/net/ingesta/0123456789abcdef/fedcba9876543210`) };
     case 'aws:cloudwatch/logGroup:LogGroup':

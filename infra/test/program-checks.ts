@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { outputsToValues } from '../scripts/outputs-to-values.ts';
+import { alarmSeverity, burnRates, latencyAlarmSeverity } from '../src/components/alarms.ts';
 import { deployerApiGroups, deployersGroup } from '../src/components/cluster.ts';
 import { derivedPassword } from '../src/components/database.ts';
 import {
@@ -102,7 +103,8 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
         topics.map((topic) => [topic.name, topic.inputs.kmsMasterKeyId]),
         [
           ['messaging-events', 'alias/aws/sns'],
-          ['alarms-topic', arn('kms', 'key/alarms-topic')],
+          ['alarms-page-topic', arn('kms', 'key/alarms-topic')],
+          ['alarms-ticket-topic', arn('kms', 'key/alarms-topic')],
         ],
       );
     });
@@ -889,7 +891,7 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
     const composites = resources.ofType('aws:cloudwatch/compositeAlarm:CompositeAlarm');
     const alarm = (name: string) =>
       resources.one('aws:cloudwatch/metricAlarm:MetricAlarm', `alarms-${name}`).inputs;
-    const alarmTopicArn = arn('sns', `${prefix}-alarms`);
+    const topicOf = (severity: string) => arn('sns', `${prefix}-alarms-${severity}`);
     const nameOf = (resource: RecordedResource): string => resource.inputs.name ?? resource.inputs.alarmName;
 
     test('when an alarm fires, then its description names its runbook and notifying alarms reach the alarm topic', () => {
@@ -901,8 +903,11 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
           `${logical}: ${resource.inputs.alarmDescription}`,
         );
         if (runbookOf === logical) {
-          assert.deepEqual(resource.inputs.alarmActions, [alarmTopicArn], logical);
-          assert.deepEqual(resource.inputs.okActions, [alarmTopicArn], logical);
+          const severity =
+            alarmSeverity[logical] ?? (logical.startsWith('api-latency-') ? latencyAlarmSeverity : undefined);
+          assert.ok(severity, `${logical} has a severity`);
+          assert.deepEqual(resource.inputs.alarmActions, [topicOf(severity)], logical);
+          assert.deepEqual(resource.inputs.okActions, [topicOf(severity)], logical);
         } else {
           assert.equal(resource.inputs.alarmActions, undefined, `${logical} notifies through its composite`);
         }
@@ -912,7 +917,30 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
     test('when alarm names are exported, then they are exactly the notifying alarms', () => {
       const notifying = [...metricAlarms, ...composites].map(nameOf).filter((name) => !/-window$/.test(name));
       assert.deepEqual([...run.outputs.alarmNames].sort(), notifying.sort());
-      assert.equal(notifying.length, 12);
+      assert.equal(notifying.length, 13);
+    });
+
+    test('when docs/slo.md pages on a 6x burn, then so does the slow 5xx burn alarm, and the fast one', () => {
+      assert.deepEqual(
+        burnRates.map((rate) => [rate.name, rate.severity]),
+        [
+          ['fast', 'page'],
+          ['slow', 'page'],
+        ],
+      );
+    });
+
+    test('when no healthy API pod sits behind the NLB for 2 minutes, then a page', () => {
+      const hosts = alarm('nlb-healthy-hosts-low');
+      assert.equal(hosts.namespace, 'AWS/NetworkELB');
+      assert.equal(hosts.metricName, 'HealthyHostCount');
+      assert.deepEqual(Object.keys(hosts.dimensions).sort(), ['LoadBalancer', 'TargetGroup']);
+      assert.equal(hosts.statistic, 'Minimum');
+      assert.equal(hosts.threshold, 1);
+      assert.equal(hosts.comparisonOperator, 'LessThanThreshold');
+      assert.equal(hosts.period * hosts.evaluationPeriods, 120);
+      assert.equal(hosts.treatMissingData, 'breaching');
+      assert.equal(alarmSeverity['nlb-healthy-hosts-low'], 'page');
     });
 
     test('when the queue backs up, then the oldest-message alarm fires past one visibility timeout for 5 minutes', () => {
@@ -1028,7 +1056,7 @@ export function checkProgram(run: ProgramRun, expected: StackExpectations): void
         resources.one('aws:cloudwatch/dashboard:Dashboard', 'alarms-dashboard').inputs.dashboardBody,
       );
       const alarmWidget = body.widgets.find((widget: { type: string }) => widget.type === 'alarm');
-      assert.equal(alarmWidget.properties.alarms.length, 12);
+      assert.equal(alarmWidget.properties.alarms.length, 13);
       const metrics = JSON.stringify(body.widgets);
       for (const needle of [
         'ApproximateAgeOfOldestMessage',

@@ -56,13 +56,16 @@ describe('prod stack: production protections', () => {
     );
   });
 
-  test('when prod alarms fire, then the on-call address is subscribed', () => {
+  test('when prod alarms fire, then pages reach the on-call address and tickets the team', () => {
     const subscriptions = resources
       .ofType('aws:sns/topicSubscription:TopicSubscription')
       .filter((subscription) => subscription.inputs.protocol === 'email');
     assert.deepEqual(
       subscriptions.map((subscription) => [subscription.inputs.topic, subscription.inputs.endpoint]),
-      [['arn:aws:sns:us-east-1:123456789012:ingesta-prod-alarms', 'oncall@example.com']],
+      [
+        ['arn:aws:sns:us-east-1:123456789012:ingesta-prod-alarms-page', 'oncall@example.com'],
+        ['arn:aws:sns:us-east-1:123456789012:ingesta-prod-alarms-ticket', 'ingesta-team@example.com'],
+      ],
     );
   });
 

@@ -53,7 +53,13 @@ export interface Target {
   refId: string;
   range: boolean;
   instant: boolean;
+  /** Show the exemplars (trace ids) Prometheus keeps for the histogram the query reads. */
+  exemplar: boolean;
 }
+
+/** Histograms whose buckets carry exemplars (platform/metrics.ts): a slow bucket leads to a trace. */
+const exemplarHistograms =
+  /\b(?:http_server_request_duration_seconds|ingesta_event_freshness_seconds)_bucket\b/;
 
 export interface Panel {
   id: number;
@@ -141,6 +147,7 @@ function targets(spec: PanelSpec): Target[] {
     refId: String.fromCharCode(65 + index),
     range: spec.kind === 'timeseries',
     instant: spec.kind === 'stat',
+    exemplar: spec.kind === 'timeseries' && exemplarHistograms.test(q.expr),
   }));
 }
 

@@ -1,3 +1,4 @@
+import { durabilityRecords, durabilityTolerance, durabilityWindows } from '../rules/durability-rules.ts';
 import {
   burnRateAlerts,
   errorBudget,
@@ -6,7 +7,6 @@ import {
   roundNumber,
   type Sli,
   type Slo,
-  selector,
   slos,
   sloWindow,
 } from '../slos.ts';
@@ -23,12 +23,10 @@ function recorded(slo: Slo, sli: Sli, window: RecordedWindow): string {
   return `${recordName(slo, window)}{${matchers.join(', ')}}`;
 }
 
-/** The SLI over the whole compliance period, straight from the counters (too long a window to record). */
-function sliOverPeriod(sli: Sli): string {
-  return (
-    `sum(rate(${selector(sli.good, [ns])}[${sloWindow}]))\n` +
-    `/\nsum(rate(${selector(sli.total, [ns])}[${sloWindow}]))`
-  );
+/** The SLI over the whole compliance period, from its recorded error ratio (observability/rules). */
+function sliOverPeriod(slo: Slo, sli: Sli): string {
+  const matchers = [ns, ...Object.entries(sli.labels).map(([name, value]) => `${name}="${value}"`)];
+  return `1 - ${slo.record}_rate${sloWindow}{${matchers.join(', ')}}`;
 }
 
 function percent(ratio: number): string {
@@ -47,7 +45,7 @@ function sliRow(slo: Slo, sli: Sli): RowSpec {
         decimals: 3,
         width: 4,
         thresholds: { base: 'red', steps: [[slo.objective, 'green']] },
-        queries: [query(sliOverPeriod(sli), 'SLI')],
+        queries: [query(sliOverPeriod(slo, sli), 'SLI')],
       }),
       stat({
         title: `${sli.name} error budget remaining, last ${sloWindow}`,
@@ -64,7 +62,7 @@ function sliRow(slo: Slo, sli: Sli): RowSpec {
             [0.25, 'green'],
           ],
         },
-        queries: [query(`1 - (1 - (${sliOverPeriod(sli)})) / ${budget}`, 'remaining')],
+        queries: [query(`1 - (1 - (${sliOverPeriod(slo, sli)})) / ${budget}`, 'remaining')],
       }),
       timeseries({
         title: `${sli.name} SLI over 1 h windows`,
@@ -98,15 +96,60 @@ function sliRow(slo: Slo, sli: Sli): RowSpec {
   };
 }
 
+/** Durability: the reconciliation of accepted against stored or dead-lettered events (docs/slo.md). */
+function durabilityRow(): RowSpec {
+  const r = durabilityRecords;
+  return {
+    title: 'Durability: every accepted event stored or in the DLQ (objective: none unreconciled)',
+    panels: [
+      stat({
+        title: 'Unreconciled events now',
+        description:
+          `Events accepted over the last ${durabilityWindows.window} and neither stored nor moved to the DLQ. ` +
+          `IngestaEventsNotStored pages above ${durabilityTolerance.events} plus ` +
+          `${durabilityTolerance.share * 100} % of the accepted ones for ${durabilityWindows.for}.`,
+        unit: 'short',
+        decimals: 0,
+        width: 4,
+        thresholds: { base: 'green', steps: [[durabilityTolerance.events + 1, 'red']] },
+        queries: [query(`${r.unreconciled}{${ns}}`, 'unreconciled')],
+      }),
+      stat({
+        title: 'Unreconciled share now',
+        description: 'Unreconciled events over accepted events in the same window.',
+        unit: 'percentunit',
+        decimals: 2,
+        width: 4,
+        thresholds: { base: 'green', steps: [[durabilityTolerance.share, 'red']] },
+        queries: [query(`${r.ratio}{${ns}}`, 'ratio')],
+      }),
+      timeseries({
+        title: `Accepted, handled and unreconciled events per ${durabilityWindows.window}`,
+        description:
+          'Accepted: 202s (published to SNS). Handled: inserted, duplicate or moved to the DLQ by the consumer. ' +
+          'A gap that holds means events accepted and not stored.',
+        unit: 'short',
+        width: 16,
+        min: 0,
+        queries: [
+          query(`${r.accepted}{${ns}}`, 'accepted'),
+          query(`${r.handled}{${ns}}`, 'handled'),
+          query(`${r.unreconciled}{${ns}}`, 'unreconciled'),
+        ],
+      }),
+    ],
+  };
+}
+
 /** One row per SLI: the SLI and remaining budget over the period, the SLI over time, and burn rates. */
 export function sloDashboard(): Dashboard {
   return dashboard({
     uid: 'ingesta-slo',
     title: 'ingesta / SLOs',
     description:
-      'Service level objectives of ingesta (docs/slo.md): availability, latency and freshness, with error budgets ' +
+      'Service level objectives of ingesta (docs/slo.md): availability, latency, freshness and durability, with error budgets ' +
       `over ${sloWindow} and burn rates. Burn rates read the recording rules of the chart's PrometheusRule.`,
     timeFrom: 'now-7d',
-    rows: slos.flatMap((slo) => slo.slis.map((sli) => sliRow(slo, sli))),
+    rows: [...slos.flatMap((slo) => slo.slis.map((sli) => sliRow(slo, sli))), durabilityRow()],
   });
 }

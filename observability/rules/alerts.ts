@@ -11,6 +11,9 @@ const jobs = 'job=~".*ingesta.*"';
 /** The chart's partition maintenance CronJob, `<fullname>-maintenance`. */
 const maintenanceCronJob = 'cronjob=~".*ingesta.*-maintenance"';
 
+/** The newest poll any consumer of a namespace reported within the hour, even from a pod now unscraped. */
+const lastPollSeen = 'max by (namespace) (max_over_time(ingesta_consumer_last_poll_timestamp_seconds[1h]))';
+
 function alert(options: {
   name: string;
   severity: Severity;
@@ -53,7 +56,9 @@ export function operationalRuleGroup(): RuleGroup {
         severity: 'page',
         // Per namespace, not per pod: the liveness probe restarts a pod that stops polling, and the new
         // pod exports 0 until its first poll, so only "no pod has polled lately" survives a restart loop.
-        expr: 'time() - max by (namespace) (ingesta_consumer_last_poll_timestamp_seconds) > 90',
+        // max_over_time keeps the last value a hung pod reported: its scrapes fail, its series go stale,
+        // and a plain selector would go empty instead of firing (IngestaConsumerAbsent takes over at 1h).
+        expr: `time() - ${lastPollSeen} > 90`,
         for: '2m',
         summary: 'No ingesta consumer is polling SQS',
         description:
@@ -63,13 +68,31 @@ export function operationalRuleGroup(): RuleGroup {
       alert({
         name: 'IngestaQueueOldestMessageTooOld',
         severity: 'page',
-        expr: 'max by (namespace) (ingesta_queue_oldest_message_age_seconds{queue="main"}) > 5',
+        // The consumer samples the age: while it is silent (hung, gone) the last reported age grows by
+        // the time it has not polled beyond the 90 s a healthy poller never reaches.
+        expr: [
+          'max by (namespace) (last_over_time(ingesta_queue_oldest_message_age_seconds{queue="main"}[1h]))',
+          `  + (clamp_min(time() - ${lastPollSeen}, 90) - 90)`,
+          '> 5',
+        ].join('\n'),
         for: '10m',
         summary: 'ingesta events wait in SQS longer than the freshness objective',
         description:
           'The oldest message in the main queue of namespace {{ $labels.namespace }} is ' +
           '{{ $value | humanizeDuration }} old and has stayed above 5 s for 10 minutes: events are not ' +
           'being stored in time (consumers stalled, too few, or the database slow).',
+      }),
+      alert({
+        name: 'IngestaConsumerAbsent',
+        severity: 'page',
+        // No consumer has reported for 10 minutes: deleted, scaled to zero, or never scraped at all.
+        expr: `absent(ingesta_consumer_last_poll_timestamp_seconds{${jobs}})`,
+        for: '10m',
+        summary: 'No ingesta consumer reports metrics',
+        description:
+          'No consumer pod has exported ingesta_consumer_last_poll_timestamp_seconds for 10 minutes: either ' +
+          'no consumer runs, or Prometheus cannot scrape any. Accepted events are not being stored, and the ' +
+          'freshness SLO and stall alerts are blind.',
       }),
       alert({
         name: 'IngestaPublishFailing',

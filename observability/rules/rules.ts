@@ -1,5 +1,6 @@
 import { Document } from 'yaml';
 import { operationalRuleGroup } from './alerts.ts';
+import { durabilityRuleGroup } from './durability-rules.ts';
 import { guardRuleGroup } from './guard-alerts.ts';
 import { sloRuleGroups } from './slo-rules.ts';
 import type { RulesFile } from './types.ts';
@@ -9,7 +10,7 @@ export const rulesFilePath = 'charts/ingesta/files/prometheus-rules.yaml';
 
 /** Every rule group of ingesta: SLI recording rules, burn-rate alerts, operational alerts. */
 export function rulesFile(): RulesFile {
-  return { groups: [...sloRuleGroups(), operationalRuleGroup(), guardRuleGroup()] };
+  return { groups: [...sloRuleGroups(), durabilityRuleGroup(), operationalRuleGroup(), guardRuleGroup()] };
 }
 
 /** The rules file as YAML, exactly as committed. */

@@ -10,6 +10,7 @@ import {
   type Slo,
   selector,
   slos,
+  sloWindow,
 } from '../slos.ts';
 import { runbookUrl } from './runbooks.ts';
 import type { AlertingRule, RecordingRule, RuleGroup } from './types.ts';
@@ -75,13 +76,70 @@ function burnRateAlert(slo: Slo, pair: BurnRateAlert): AlertingRule {
   };
 }
 
+/** Name of the recorded remaining error budget of every SLO over the compliance period. */
+export const budgetRemainingRecord = 'ingesta:slo_error_budget:remaining_ratio';
+
+/**
+ * The error ratio over the whole compliance period, and the budget left, recorded (as Sloth does) from
+ * the 5-minute ratios rather than with `rate(…[28d])` over raw buckets on every dashboard refresh: the
+ * mean of the 5-minute ratios, which weighs each 5 minutes alike rather than each event.
+ */
+function periodRules(slo: Slo): RecordingRule[] {
+  const fiveMinutes = recordName(slo, '5m');
+  const period = `${slo.record}_rate${sloWindow}`;
+  return [
+    {
+      record: period,
+      expr: `sum_over_time(${fiveMinutes}[${sloWindow}])\n/\ncount_over_time(${fiveMinutes}[${sloWindow}])`,
+    },
+    {
+      record: budgetRemainingRecord,
+      expr: `1 - ${period} / ${errorBudget(slo)}`,
+      labels: { slo: slo.name },
+    },
+  ];
+}
+
+/** Metrics the SLOs read besides the SLIs' own: the durability reconciliation's counters. */
+const durabilityInputs = ['ingesta_events_published_total', 'ingesta_events_stored_total'];
+
+/**
+ * One alert per SLO input metric that no ingesta target exports: a renamed or dropped metric would
+ * otherwise silence every burn-rate alert on it (a ratio of nothing is nothing, not a breach).
+ */
+function absentInputAlerts(): AlertingRule[] {
+  const inputs = new Set([
+    ...slos.flatMap((slo) => slo.slis.flatMap((sli) => [sli.good.metric, sli.total.metric])),
+    ...durabilityInputs,
+  ]);
+  const alert = 'IngestaSloInputAbsent';
+  return [...inputs].sort().map((metric) => ({
+    alert,
+    expr: `absent(${metric}{job=~".*ingesta.*"})`,
+    for: '15m',
+    labels: { severity: 'ticket', metric },
+    annotations: {
+      summary: 'A metric an ingesta SLO is computed from is missing',
+      description:
+        `No ingesta target has exported ${metric} for 15 minutes: the SLO alerts computed from it cannot ` +
+        'fire. Either the metric was renamed or dropped (a release changed it), or no pod of its process ' +
+        'is scraped.',
+      runbook_url: runbookUrl(alert),
+    },
+  }));
+}
+
 /** Recording rules of every SLI over every window, then the burn-rate alerts on them. */
 export function sloRuleGroups(): RuleGroup[] {
   return [
     ...slos.map((slo) => ({ name: `ingesta-slo-${slo.name}.rules`, rules: recordingRules(slo) })),
+    { name: 'ingesta-slo-period.rules', rules: slos.flatMap(periodRules) },
     {
       name: 'ingesta-slo.alerts',
-      rules: slos.flatMap((slo) => burnRateAlerts.map((pair) => burnRateAlert(slo, pair))),
+      rules: [
+        ...slos.flatMap((slo) => burnRateAlerts.map((pair) => burnRateAlert(slo, pair))),
+        ...absentInputAlerts(),
+      ],
     },
   ];
 }

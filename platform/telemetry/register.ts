@@ -12,6 +12,6 @@ if (settings.enabled) {
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
   register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
   const { startTracing } = await import('./tracing.ts');
-  startTracing(settings.serviceName);
+  startTracing(settings.serviceName, settings.serviceVersion);
   await waitForAllMessagesAcknowledged();
 }

@@ -3,6 +3,7 @@ import type { Span } from '@opentelemetry/api';
 import { AwsInstrumentation } from '@opentelemetry/instrumentation-aws-sdk';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { routeTemplate } from '../http-route.ts';
 
@@ -13,9 +14,11 @@ import { routeTemplate } from '../http-route.ts';
  * read). Nothing logs through OpenTelemetry: its logger provider gets no processor, so it exports
  * nothing either.
  */
-export function startTracing(serviceName: string): void {
+export function startTracing(serviceName: string, serviceVersion: string): void {
   new NodeSDK({
     serviceName,
+    // Merged over the detected resource (and under OTEL_RESOURCE_ATTRIBUTES).
+    resource: resourceFromAttributes({ 'service.version': serviceVersion }),
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [

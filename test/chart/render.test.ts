@@ -572,6 +572,27 @@ describe('monitoring objects', () => {
     assert.deepEqual(getManifest(render(production), 'PrometheusRule').spec.groups, groups);
   });
 
+  test('when runbookBaseUrl is set, then every alert links its runbook there, by alert name', () => {
+    const manifests = renderManifests(production, [
+      '--set',
+      'monitoring.prometheusRule.runbookBaseUrl=https://wiki.example.com/ingesta/runbooks/',
+    ]);
+    const alerts = (
+      getManifest(manifests, 'PrometheusRule').spec.groups as {
+        rules: { alert?: string; annotations?: { runbook_url?: string } }[];
+      }[]
+    )
+      .flatMap((group) => group.rules)
+      .filter((rule) => rule.alert);
+    assert.ok(alerts.length > 0);
+    for (const rule of alerts) {
+      assert.equal(
+        rule.annotations?.runbook_url,
+        `https://wiki.example.com/ingesta/runbooks/${rule.alert}.md`,
+      );
+    }
+  });
+
   test('when the chart ships dashboards, then every one of them is rendered as a ConfigMap', () => {
     const dashboardsDir = join(chartDir, 'files', 'dashboards');
     const files = existsSync(dashboardsDir)

@@ -22,7 +22,7 @@ import {
   pollUntil,
   type QueryResult,
   type RuleGroupState,
-  type ScrapeTarget,
+  serviceMonitorTarget,
   startPrometheus,
 } from './prometheus-server.ts';
 import { sendPoisonMessage, sendRound } from './traffic.ts';
@@ -48,6 +48,7 @@ const designMetrics = [
   'ingesta_consumer_batch_duration_seconds',
   'ingesta_event_freshness_seconds',
   'ingesta_consumer_last_poll_timestamp_seconds',
+  'ingesta_build_info',
   'ingesta_queue_messages',
   'ingesta_queue_oldest_message_age_seconds',
   'ingesta_db_pool_connections',
@@ -55,22 +56,8 @@ const designMetrics = [
   'process_cpu_seconds_total',
 ];
 
-/** The labels the Prometheus Operator puts on a pod scraped through the chart's ServiceMonitor. */
-function scrapeTarget(component: 'api' | 'consumer', port: number): ScrapeTarget {
-  const service = `ingesta-${component}`;
-  return {
-    job: service,
-    port,
-    labels: {
-      namespace,
-      service,
-      pod: `${service}-5d8f7c9b4-x7k2p`,
-      container: component,
-      endpoint: 'admin',
-      component,
-    },
-  };
-}
+const scrapeTarget = (component: 'api' | 'consumer', port: number) =>
+  serviceMonitorTarget(component, port, namespace);
 
 /** Data as a panel draws it: a successful query with at least one finite value. */
 function hasData(result: QueryResult | undefined): boolean {

@@ -15,6 +15,27 @@ export interface ScrapeTarget {
   labels: Record<string, string>;
 }
 
+/** The labels the Prometheus Operator puts on a pod scraped through the chart's ServiceMonitor. */
+export function serviceMonitorTarget(
+  component: 'api' | 'consumer',
+  port: number,
+  namespace: string,
+): ScrapeTarget {
+  const service = `ingesta-${component}`;
+  return {
+    job: service,
+    port,
+    labels: {
+      namespace,
+      service,
+      pod: `${service}-5d8f7c9b4-x7k2p`,
+      container: component,
+      endpoint: 'admin',
+      component,
+    },
+  };
+}
+
 export interface Sample {
   metric: Record<string, string>;
   value: [number, string];

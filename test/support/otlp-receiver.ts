@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface ReceivedSpan {
   service: string;
+  /** The attributes of the resource that sent it (`service.version`, …). */
+  resource: Record<string, unknown>;
   traceId: string;
   spanId: string;
   parentSpanId: string;
@@ -44,11 +46,13 @@ export async function startOtlpReceiver(): Promise<{
       if (req.url === '/v1/traces') {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         for (const rs of body.resourceSpans ?? []) {
-          const service = String(attributes(rs.resource?.attributes)['service.name'] ?? '');
+          const resource = attributes(rs.resource?.attributes);
+          const service = String(resource['service.name'] ?? '');
           for (const ss of rs.scopeSpans ?? []) {
             for (const s of ss.spans ?? []) {
               spans.push({
                 service,
+                resource,
                 traceId: hex(s.traceId),
                 spanId: hex(s.spanId),
                 parentSpanId: hex(s.parentSpanId),

@@ -21,6 +21,7 @@ import { createConsumer, type EventConsumer } from '../../consumer/consumer.ts';
 import { createDatabase, type Database } from '../../db/database.ts';
 import { EventRepository } from '../../db/event-repository.ts';
 import { migrateLatest } from '../../db/migrate.ts';
+import { recordAuditSamples } from '../../db/store-audit.ts';
 import type { CloudEvent } from '../../ingest/contract.ts';
 import { type LocalMessaging, startLocalMessaging } from '../../local/emulator.ts';
 import { createSnsClient, createSqsClient } from '../../platform/aws.ts';
@@ -179,6 +180,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     metrics: apiMetrics,
     repository,
     publisher,
+    // Off unless a test asks for it: a fire-and-forget write must not outlive the stack.
+    auditSamples: {
+      rate: options.env?.AUDIT_SAMPLE_RATE ? config.api.auditSampleRate : 0,
+      record: (keys, acceptedAt) => recordAuditSamples(db, keys, acceptedAt),
+    },
     openApiDocument: loadOpenApiDocument(),
     validateResponses: true,
     replays: { store: new ReplayStore(db), allowedTargets: replayTargets, maxRatePerSec: 10_000 },

@@ -16,15 +16,38 @@ export const slo = {
   freshnessSec: 5,
 };
 
+/** Who an alarm wakes: `page` goes to the on-call pager, `ticket` to the team's queue (docs/slo.md). */
+export type Severity = 'page' | 'ticket';
+
 /**
- * Multi-window multi-burn-rate alerting (Google SRE workbook): a 28-day budget burnt 14.4x as fast
- * as allowed is 2 % of it per hour (page), 6x is 5 % per 6 hours (ticket). Each fires only while a
- * short window (1/12 of the long one) burns too, so it resets soon after the errors stop.
+ * Multi-window multi-burn-rate alerting (Google SRE workbook), as docs/slo.md sets it: a 28-day
+ * budget burnt 14.4x as fast as allowed is 2 % of it per hour, 6x is 5 % per 6 hours; both page.
+ * Each fires only while a short window (1/12 of the long one) burns too, so it resets soon after the
+ * errors stop.
  */
 export const burnRates = [
-  { name: 'fast', factor: 14.4, longWindowSec: 3600, shortWindowSec: 300 },
-  { name: 'slow', factor: 6, longWindowSec: 6 * 3600, shortWindowSec: 1800 },
+  { name: 'fast', factor: 14.4, longWindowSec: 3600, shortWindowSec: 300, severity: 'page' as Severity },
+  { name: 'slow', factor: 6, longWindowSec: 6 * 3600, shortWindowSec: 1800, severity: 'page' as Severity },
 ];
+
+/**
+ * Severity of each notifying alarm: a page when users are hurt now or events are at risk (the
+ * durability promise, a stopped pipeline, no API target), a ticket for what can wait for working hours.
+ */
+export const alarmSeverity: Record<string, Severity> = {
+  'queue-oldest-message-age': 'page',
+  'dlq-messages-visible': 'ticket',
+  'subscription-dlq-messages-visible': 'page',
+  'db-cpu-high': 'ticket',
+  'db-free-storage-low': 'page',
+  'db-connections-high': 'ticket',
+  'api-5xx-fast-burn': 'page',
+  'api-5xx-slow-burn': 'page',
+  'nlb-healthy-hosts-low': 'page',
+};
+
+/** Latency alarms per route are tickets: the Prometheus latency burn-rate alerts page first. */
+export const latencyAlarmSeverity: Severity = 'ticket';
 
 /** 5xx share (percent) above which the error budget burns `factor` times too fast. */
 export function errorRateThresholdPercent(factor: number): number {
@@ -49,7 +72,10 @@ export interface AlarmsArgs {
   prefix: string;
   region: string;
   accountId: pulumi.Input<string>;
-  emailSubscriptions: string[];
+  /** Endpoints paged: e-mail addresses or https:// URLs (a pager's CloudWatch integration). */
+  pageSubscriptions: string[];
+  /** Endpoints that get tickets: e-mail addresses or https:// URLs. */
+  ticketSubscriptions: string[];
   queueName: pulumi.Input<string>;
   dlqName: pulumi.Input<string>;
   subscriptionDlqName: pulumi.Input<string>;
@@ -58,6 +84,9 @@ export interface AlarmsArgs {
   dbMaxConnections: number;
   apiId: pulumi.Input<string>;
   stageName: string;
+  /** ARN suffixes of the API's NLB and its target group, for the healthy-host alarm. */
+  loadBalancerArnSuffix: pulumi.Input<string>;
+  targetGroupArnSuffix: pulumi.Input<string>;
 }
 
 /** Runbook of an alarm: named after its stack-independent name. */
@@ -72,7 +101,8 @@ export function runbookPath(alarmName: string): string {
  * description names its runbook `docs/runbooks/<name>.md`.
  */
 export class Alarms extends pulumi.ComponentResource {
-  readonly topicArn: pulumi.Output<string>;
+  /** The alarm topics by severity: subscribe the pager to `page`, the team's queue to `ticket`. */
+  readonly topicArns: Record<Severity, pulumi.Output<string>>;
   /** Names of the alarms that notify (metric alarms and composite burn-rate alarms). */
   readonly alarmNames: pulumi.Output<string>[];
   readonly dashboardName: pulumi.Output<string>;
@@ -106,34 +136,53 @@ export class Alarms extends pulumi.ComponentResource {
       },
       parent,
     );
-    const topic = new aws.sns.Topic(
-      `${name}-topic`,
-      { name: `${args.prefix}-alarms`, kmsMasterKeyId: key.arn },
-      parent,
-    );
-    args.emailSubscriptions.forEach((address, i) => {
-      new aws.sns.TopicSubscription(
-        `${name}-email-${i}`,
-        { topic: topic.arn, protocol: 'email', endpoint: address },
-        parent,
-      );
-    });
+    // One topic per severity: the page topic goes to the pager, the ticket topic to the team's queue.
+    const topics = Object.fromEntries(
+      (['page', 'ticket'] as const).map((severity) => {
+        const topic = new aws.sns.Topic(
+          `${name}-${severity}-topic`,
+          { name: `${args.prefix}-alarms-${severity}`, kmsMasterKeyId: key.arn },
+          parent,
+        );
+        const endpoints = severity === 'page' ? args.pageSubscriptions : args.ticketSubscriptions;
+        endpoints.forEach((endpoint, i) => {
+          new aws.sns.TopicSubscription(
+            `${name}-${severity}-${i}`,
+            {
+              topic: topic.arn,
+              protocol: endpoint.startsWith('https://') ? 'https' : 'email',
+              endpoint,
+            },
+            parent,
+          );
+        });
+        return [severity, topic];
+      }),
+    ) as Record<Severity, aws.sns.Topic>;
 
     const notifying: aws.cloudwatch.MetricAlarm[] = [];
     const composites: aws.cloudwatch.CompositeAlarm[] = [];
-    const actions = { alarmActions: [topic.arn], okActions: [topic.arn] };
+    const actionsOf = (severity: Severity) => ({
+      alarmActions: [topics[severity].arn],
+      okActions: [topics[severity].arn],
+    });
+    const severityOf = (alarmName: string): Severity =>
+      alarmSeverity[alarmName] ?? (alarmName.startsWith('api-latency-') ? latencyAlarmSeverity : 'ticket');
     const metricAlarm = (
       alarmName: string,
       description: string,
       alarm: Omit<aws.cloudwatch.MetricAlarmArgs, 'name' | 'alarmDescription'>,
       runbookOf = alarmName,
     ) => {
+      // Only a notifying alarm notifies; a burn-rate window notifies through its composite.
+      const actions = runbookOf === alarmName ? actionsOf(severityOf(alarmName)) : {};
       const resource = new aws.cloudwatch.MetricAlarm(
         `${name}-${alarmName}`,
         {
           name: `${args.prefix}-${alarmName}`,
           alarmDescription: `${description} Runbook: ${runbookPath(runbookOf)}`,
           ...alarm,
+          ...actions,
         },
         parent,
       );
@@ -155,7 +204,6 @@ export class Alarms extends pulumi.ComponentResource {
         threshold: queueAgeAlarm.thresholdSec,
         comparisonOperator: 'GreaterThanThreshold',
         treatMissingData: 'notBreaching',
-        ...actions,
       },
     );
     for (const [alarmName, queueName, what] of [
@@ -176,7 +224,6 @@ export class Alarms extends pulumi.ComponentResource {
         threshold: 0,
         comparisonOperator: 'GreaterThanThreshold',
         treatMissingData: 'notBreaching',
-        ...actions,
       });
     }
 
@@ -190,7 +237,6 @@ export class Alarms extends pulumi.ComponentResource {
       threshold: 80,
       comparisonOperator: 'GreaterThanThreshold',
       treatMissingData: 'breaching',
-      ...actions,
     });
     metricAlarm(
       'db-free-storage-low',
@@ -204,7 +250,6 @@ export class Alarms extends pulumi.ComponentResource {
         threshold: Math.round(args.dbAllocatedStorageGb * 1024 ** 3 * 0.1),
         comparisonOperator: 'LessThanThreshold',
         treatMissingData: 'breaching',
-        ...actions,
       },
     );
     metricAlarm(
@@ -219,7 +264,25 @@ export class Alarms extends pulumi.ComponentResource {
         threshold: Math.floor(args.dbMaxConnections * 0.8),
         comparisonOperator: 'GreaterThanThreshold',
         treatMissingData: 'breaching',
-        ...actions,
+      },
+    );
+
+    // API Gateway reaches the pods only through the NLB: no healthy target, every request a 503,
+    // whether or not the cluster's own monitoring still runs.
+    metricAlarm(
+      'nlb-healthy-hosts-low',
+      'No healthy API pod behind the internal NLB for 2 minutes: API Gateway answers every request with 503.',
+      {
+        namespace: 'AWS/NetworkELB',
+        metricName: 'HealthyHostCount',
+        dimensions: { LoadBalancer: args.loadBalancerArnSuffix, TargetGroup: args.targetGroupArnSuffix },
+        statistic: 'Minimum',
+        period: 60,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        threshold: 1,
+        comparisonOperator: 'LessThanThreshold',
+        treatMissingData: 'breaching',
       },
     );
 
@@ -279,7 +342,7 @@ export class Alarms extends pulumi.ComponentResource {
             alarmName: `${args.prefix}-${compositeName}`,
             alarmDescription: `Availability SLO ${slo.availability * 100} %: the API burns its 5xx error budget ${rate.factor}x too fast over ${rate.longWindowSec / 3600} h and still does over the last ${rate.shortWindowSec / 60} minutes. Runbook: ${runbookPath(compositeName)}`,
             alarmRule: pulumi.interpolate`ALARM("${children[0]!.name}") AND ALARM("${children[1]!.name}")`,
-            ...actions,
+            ...actionsOf(rate.severity),
           },
           parent,
         ),
@@ -308,7 +371,6 @@ export class Alarms extends pulumi.ComponentResource {
           threshold: objectiveMs,
           comparisonOperator: 'GreaterThanThreshold',
           treatMissingData: 'notBreaching',
-          ...actions,
         },
       );
     }
@@ -345,13 +407,13 @@ export class Alarms extends pulumi.ComponentResource {
       parent,
     );
 
-    this.topicArn = topic.arn;
+    this.topicArns = { page: topics.page.arn, ticket: topics.ticket.arn };
     this.alarmNames = [
       ...notifying.map((alarm) => alarm.name),
       ...composites.map((alarm) => alarm.alarmName),
     ];
     this.dashboardName = dashboard.dashboardName;
-    this.registerOutputs({ topicArn: this.topicArn, alarmNames: this.alarmNames });
+    this.registerOutputs({ topicArns: this.topicArns, alarmNames: this.alarmNames });
   }
 }
 

@@ -66,6 +66,9 @@ export class Edge extends pulumi.ComponentResource {
   readonly apiEndpoint: pulumi.Output<string>;
   readonly stageName: string;
   readonly targetGroupArn: pulumi.Output<string>;
+  /** CloudWatch dimensions of the NLB and its target group (AWS/NetworkELB). */
+  readonly loadBalancerArnSuffix: pulumi.Output<string>;
+  readonly targetGroupArnSuffix: pulumi.Output<string>;
   readonly accessLogGroupName: pulumi.Output<string>;
 
   constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -308,6 +311,8 @@ export class Edge extends pulumi.ComponentResource {
     this.apiEndpoint = api.apiEndpoint;
     this.stageName = '$default';
     this.targetGroupArn = targetGroup.arn;
+    this.loadBalancerArnSuffix = loadBalancer.arnSuffix;
+    this.targetGroupArnSuffix = targetGroup.arnSuffix;
     this.accessLogGroupName = accessLogs.name;
     this.registerOutputs({
       apiEndpoint: this.apiEndpoint,
