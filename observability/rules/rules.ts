@@ -2,6 +2,7 @@ import { Document } from 'yaml';
 import { operationalRuleGroup } from './alerts.ts';
 import { durabilityRuleGroup } from './durability-rules.ts';
 import { guardRuleGroup } from './guard-alerts.ts';
+import { replayRuleGroup } from './replay-alerts.ts';
 import { sloRuleGroups } from './slo-rules.ts';
 import type { RulesFile } from './types.ts';
 
@@ -10,7 +11,15 @@ export const rulesFilePath = 'charts/ingesta/files/prometheus-rules.yaml';
 
 /** Every rule group of ingesta: SLI recording rules, burn-rate alerts, operational alerts. */
 export function rulesFile(): RulesFile {
-  return { groups: [...sloRuleGroups(), durabilityRuleGroup(), operationalRuleGroup(), guardRuleGroup()] };
+  return {
+    groups: [
+      ...sloRuleGroups(),
+      durabilityRuleGroup(),
+      operationalRuleGroup(),
+      guardRuleGroup(),
+      replayRuleGroup(),
+    ],
+  };
 }
 
 /** The rules file as YAML, exactly as committed. */
