@@ -170,6 +170,36 @@ export function overviewDashboard(): Dashboard {
         ],
       },
       {
+        title: 'Replays',
+        panels: [
+          timeseries({
+            title: 'Replayed events sent per second',
+            description:
+              'Events replays send to their targets (docs/adr/0006-replay-position.md), summed over pods.',
+            unit: 'short',
+            width: 12,
+            min: 0,
+            queries: [query(`sum(rate(ingesta_replay_events_sent_total{${ns}}[${rate}]))`, 'sent')],
+          }),
+          timeseries({
+            title: 'Replays held and time since their last progress, by pod',
+            description:
+              'Replays each consumer pod holds, and seconds since it last sent a step or found a following ' +
+              'replay caught up. Above 600 s while a replay is held, IngestaReplayStalled opens a ticket.',
+            unit: 's',
+            width: 12,
+            min: 0,
+            thresholds: { base: 'transparent', steps: [[600, 'red']] },
+            queries: [
+              query(
+                `(time() - ingesta_replay_last_progress_timestamp_seconds{${ns}}) and on (pod) (ingesta_replays_active{${ns}} > 0)`,
+                '{{pod}} since progress',
+              ),
+            ],
+          }),
+        ],
+      },
+      {
         title: 'Saturation',
         panels: [
           timeseries({
