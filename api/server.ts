@@ -52,7 +52,7 @@ export async function startApi(
   observePool(db, metrics);
   const repository = new EventRepository(db);
   const guards = createGuardMetrics(registry);
-  const partitionSampler = samplePartitions(guards, () => countPartitions(db));
+  samplePartitions(guards, () => countPartitions(db));
   // Made even when a publisher is given: it opens no connection until used, and the shutdown steps
   // stay those of the real API.
   const sns = createSnsClient(config.aws);
@@ -136,13 +136,7 @@ export async function startApi(
             server.closeIdleConnections();
           }),
       },
-      {
-        name: 'close database pool',
-        run: () => {
-          partitionSampler.stop();
-          return db.destroy();
-        },
-      },
+      { name: 'close database pool', run: () => db.destroy() },
       { name: 'close SNS client', run: () => sns.destroy() },
       { name: 'close admin server', run: () => admin.close() },
       { name: 'flush traces', run: () => flushTelemetry() },

@@ -20,7 +20,7 @@ export function createGuardMetrics(registry: Registry) {
     }),
     eventPartitions: new Gauge({
       name: 'ingesta_event_partitions',
-      help: 'Monthly partitions of the events table, sampled from the store every few minutes by the API.',
+      help: 'Monthly partitions of the events table, counted by the API in the background, at most every 5 minutes.',
       registers: api,
     }),
   };
@@ -32,23 +32,28 @@ export function createGuardMetrics(registry: Registry) {
 export type GuardMetrics = ReturnType<typeof createGuardMetrics>;
 
 /**
- * Samples the partition count into its gauge now and then every `intervalMs` (default 5 min), in the
- * background: a scrape never waits on the database, and a slow or absent database leaves the last
- * value. The count changes a few times a month, and the alert on it waits an hour.
+ * Keeps the partition gauge current without a scrape ever waiting on the database: a scrape reports
+ * the last count and, when it is older than `maxAgeMs` (default 5 min), starts a new count in the
+ * background. No scrape, no query; a slow or absent database leaves the last value. The count
+ * changes a few times a month, and the alert on it waits an hour.
  */
 export function samplePartitions(
   metrics: GuardMetrics,
   count: () => Promise<number>,
-  intervalMs = 300_000,
-): { stop(): void } {
-  const sample = () => {
-    count().then(
-      (value) => metrics.eventPartitions.set(value),
-      () => {}, // the database being down is reported by its own metrics and readiness
-    );
+  { maxAgeMs = 300_000, now = Date.now }: { maxAgeMs?: number; now?: () => number } = {},
+): void {
+  let sampledAt = Number.NEGATIVE_INFINITY;
+  let running = false;
+  (metrics.eventPartitions as unknown as { collect?: () => void }).collect = () => {
+    if (running || now() - sampledAt < maxAgeMs) return;
+    running = true;
+    sampledAt = now();
+    count()
+      .then((value) => metrics.eventPartitions.set(value))
+      // The database being down is reported by its own metrics and readiness.
+      .catch(() => {})
+      .finally(() => {
+        running = false;
+      });
   };
-  sample();
-  const timer = setInterval(sample, intervalMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
 }
