@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { TimePolicy } from '../ingest/time-window.ts';
 
 /**
  * The one place that reads `process.env`. Every variable is described here; `loadConfig` validates
@@ -254,7 +253,7 @@ export interface Config {
   /** Days events are kept (0: forever); applied by `db/cli.ts maintain`. */
   eventRetentionDays: number;
   /** Event times accepted by the API and stored by the consumer (ingest/time-window.ts). */
-  eventTime: TimePolicy;
+  eventTime: { retentionDays: number; pastMonths: number; monthsAhead: number };
   aws: { region: string; endpointUrl: string | undefined };
   api: {
     port: number;
