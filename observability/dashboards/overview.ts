@@ -185,16 +185,18 @@ export function overviewDashboard(): Dashboard {
             title: 'Replays held and time since their last progress, by pod',
             description:
               'Replays each consumer pod holds, and seconds since it last sent a step or found a following ' +
-              'replay caught up. Above 600 s while a replay is held, IngestaReplayStalled opens a ticket.',
+              'replay caught up (0 while it holds none). Above 600 s, IngestaReplayStalled opens a ticket.',
             unit: 's',
             width: 12,
             min: 0,
             thresholds: { base: 'transparent', steps: [[600, 'red']] },
             queries: [
+              // 0 while a pod holds no replay: its last progress time means nothing then.
               query(
-                `(time() - ingesta_replay_last_progress_timestamp_seconds{${ns}}) and on (pod) (ingesta_replays_active{${ns}} > 0)`,
+                `(time() - max by (pod) (ingesta_replay_last_progress_timestamp_seconds{${ns}})) * on (pod) (max by (pod) (ingesta_replays_active{${ns}}) > bool 0)`,
                 '{{pod}} since progress',
               ),
+              query(`max by (pod) (ingesta_replays_active{${ns}})`, '{{pod}} replays held'),
             ],
           }),
         ],
