@@ -132,11 +132,14 @@ function acceptRequest(req: Request, options: ReadOptions): AcceptedRequest {
   };
 }
 
-/** The content mode a GET of one event answers in: `?mode=`, else binary when Accept names the event's own type. */
-function readMode(req: Request, dataContentType: string | undefined): 'binary' | 'structured' {
+/** The content mode a GET of one event answers in: `?mode=`, else binary when Accept prefers the event's own type. */
+function readMode(req: Request, dataContentTypeOf: () => string | undefined): 'binary' | 'structured' {
   const asked = queryString(req, 'mode');
   if (asked === 'binary' || asked === 'structured') return asked;
-  if (dataContentType === undefined || req.get('accept') === undefined) return 'structured';
+  // Only an Accept header can ask for binary mode: the event's text is parsed for its type then, not on every GET.
+  if (req.get('accept') === undefined) return 'structured';
+  const dataContentType = dataContentTypeOf();
+  if (dataContentType === undefined) return 'structured';
   return req.accepts(['application/cloudevents+json', dataContentType]) === dataContentType
     ? 'binary'
     : 'structured';
@@ -318,7 +321,9 @@ export function eventsRouter(deps: EventsRouteDeps): Router {
       'ingesta-stored-at': event.metadata.storedAt,
     });
     const binary =
-      readMode(req, dataContentTypeOf(event.text)) === 'binary' ? structuredToBinary(event.text) : undefined;
+      readMode(req, () => dataContentTypeOf(event.text)) === 'binary'
+        ? structuredToBinary(event.text)
+        : undefined;
     // setHeader, not res.set: Express would add a charset to the event's own Content-Type.
     if (binary) {
       for (const [name, value] of Object.entries(binary.headers)) res.setHeader(name, value);

@@ -120,9 +120,9 @@ const formatBytes = (bytes: number) =>
       : `${bytes} bytes`;
 
 /**
- * The validator's messages, rewritten where they do not say what to change: the CloudEvents
- * version, an empty body, a query parameter given twice. (Query times are the route's, parsed by the
- * acceptance contract's timestamp parser, which explains a "+" that became a space itself.)
+ * The validator's messages, rewritten where they do not say what to change: an empty body, a query
+ * parameter given twice. Event bodies and query times are the acceptance contract's, whose own
+ * messages say what to change.
  */
 function explainIssues(req: Request, issues: ValidatorIssue[]): ValidatorIssue[] {
   const body: unknown = req.body;
@@ -146,9 +146,6 @@ function explainIssues(req: Request, issues: ValidatorIssue[]): ValidatorIssue[]
   const query = req.query as Record<string, unknown>;
   return issues.map((issue) => {
     const path = issue.path ?? '';
-    if (/^\/body(\/\d+)?\/specversion$/.test(path) && issue.errorCode?.startsWith('const.')) {
-      return { ...issue, message: 'must be "1.0", the CloudEvents version ingesta accepts' };
-    }
     const queryName = /^\/query\/([^/]+)$/.exec(path)?.[1];
     if (queryName !== undefined) {
       const value = query[queryName];

@@ -104,6 +104,16 @@ async function withShortLocks<T>(
   }
 }
 
+/** The months holding `times`, once each, by partition name in month order. */
+function monthsByName(times: Iterable<Date>): [name: string, month: Date][] {
+  const months = new Map<string, Date>();
+  for (const time of times) {
+    const month = monthStart(time);
+    months.set(partitionName(month), month);
+  }
+  return [...months].sort(([a], [b]) => a.localeCompare(b));
+}
+
 /**
  * Creates the partitions of the months holding `times` that do not exist yet; returns their names.
  * Concurrent callers (pollers of several pods, the CronJob) queue on an advisory lock, and each
@@ -114,17 +124,13 @@ export async function createPartitions(
   times: Iterable<Date>,
   options: LockOptions = {},
 ): Promise<string[]> {
-  const months = new Map<string, Date>();
-  for (const time of times) {
-    const month = monthStart(time);
-    months.set(partitionName(month), month);
-  }
-  if (months.size === 0) return [];
+  const months = monthsByName(times);
+  if (months.length === 0) return [];
   return withShortLocks(db, options, async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(?)', [partitionLockKey]);
     const existing = new Set(await listPartitions(trx));
     const created: string[] = [];
-    for (const [name, month] of [...months].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, month] of months) {
       if (existing.has(name)) continue;
       // DDL takes no bind parameters; the name and bounds are made here from a Date, never from input.
       await trx.raw(
@@ -147,15 +153,11 @@ export async function createPartitionsAsWriter(
   times: Iterable<Date>,
   options: LockOptions = {},
 ): Promise<string[]> {
-  const months = new Map<string, Date>();
-  for (const time of times) {
-    const month = monthStart(time);
-    months.set(partitionName(month), month);
-  }
-  if (months.size === 0) return [];
+  const months = monthsByName(times);
+  if (months.length === 0) return [];
   return withShortLocks(db, options, async (trx) => {
     const created: string[] = [];
-    for (const [name, month] of [...months].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, month] of months) {
       const { rows } = await trx.raw<{ rows: { created: boolean }[] }>(
         'select ingesta_create_event_partition(?::timestamptz) as created',
         [pgMonth(month)],

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Problem, type ReadOptions, readEventText } from './contract.ts';
-import { type ScannedValue, scanJson } from './json-text.ts';
+import { type ScannedValue, scanJson, tokenPattern } from './json-text.ts';
 
 /**
  * The CloudEvents HTTP protocol binding's binary content mode (1.0.2, §3.1): attributes in `ce-*`
@@ -188,7 +188,7 @@ function topLevelMembers(text: string): Map<string, string> {
 
 /** The JSON text of the `data` member of an event's text (whitespace already removed). */
 function dataText(text: string): string {
-  const pattern = /"[^"\\]*(?:\\.[^"\\]*)*"|[[\]{},:]|[^\s"[\]{},:]+/g;
+  const pattern = new RegExp(tokenPattern.source, 'g');
   let depth = 0;
   let start = -1;
   let expectName = true;

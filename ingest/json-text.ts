@@ -20,7 +20,7 @@ export interface ScannedValue {
 }
 
 // Strings (with their escapes), structural characters, and literals (numbers, true, false, null).
-const tokenPattern = /"[^"\\]*(?:\\.[^"\\]*)*"|[[\]{},:]|[^\s"[\]{},:]+/g;
+export const tokenPattern = /"[^"\\]*(?:\\.[^"\\]*)*"|[[\]{},:]|[^\s"[\]{},:]+/g;
 const refusedBySqs = /[\uFFFE\uFFFF]/g;
 const escapeForSqs = (char: string) => (char === '\uFFFE' ? '\\ufffe' : '\\uffff');
 
